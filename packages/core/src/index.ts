@@ -1,0 +1,34 @@
+export { createKeyscope } from './keyscope.js';
+export type { AuthInput, AuthResult, Keyscope, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
+export type { CreateKeyInput, KeyAdmin, KeyInfo } from './admin.js';
+export { ID_PATTERN } from './admin.js';
+export { MemoryStore } from './memory-store.js';
+export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';
+export type { AuthError, KeyscopeErrorCode, ProblemDetails } from './errors.js';
+export {
+  BASE62,
+  DEFAULT_KEY_PREFIX,
+  KEY_CHECKSUM_LENGTH,
+  KEY_RANDOM_LENGTH,
+  crc32,
+  generateKey,
+  generateKeyId,
+  hashKey,
+  isWellFormedKey,
+  keyLength,
+  keyStart,
+} from './key-format.js';
+export { readHeader } from './headers.js';
+export type { HeaderSource } from './headers.js';
+export type {
+  AuthContext,
+  KeyAdminStore,
+  KeyLevel,
+  KeyRecord,
+  KeyStore,
+  KeyUsage,
+  Project,
+  ProjectDirectory,
+  UsageDay,
+  UsageEntry,
+} from './types.js';

@@ -1,0 +1,116 @@
+import * as nodeCrypto from 'node:crypto';
+
+/** The key alphabet: 62 characters, no separators, so a key is one word for secret scanners. */
+export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Random characters per key: 30 × log2(62) ≈ 178 bits from the CSPRNG. */
+export const KEY_RANDOM_LENGTH = 30;
+/** Trailing base62 characters holding the CRC32 of everything before them. */
+export const KEY_CHECKSUM_LENGTH = 6;
+/** Default key prefix: keys look like `ks_<30 random><6 checksum>`. */
+export const DEFAULT_KEY_PREFIX = 'ks';
+const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC32 (IEEE) of an ASCII string, e.g. `crc32('123456789') === 0xcbf43926`. */
+export function crc32(text: string): number {
+  let crc = 0xffffffff;
+  for (let i = 0; i < text.length; i++) {
+    crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function toBase62(value: number, width: number): string {
+  let out = '';
+  for (let i = 0; i < width; i++) {
+    out = BASE62[value % 62] + out;
+    value = Math.floor(value / 62);
+  }
+  return out;
+}
+
+/** `length` base62 characters from the CSPRNG, without modulo bias. */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of nodeCrypto.randomBytes(length * 2)) {
+      // 248 = 4 × 62: rejecting bytes above it keeps every character equally likely.
+      if (byte < 248) out += BASE62[byte % 62];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+/** Throws a `TypeError` naming `option` unless `prefix` is 1–16 lowercase letters/digits. */
+export function assertKeyPrefix(prefix: unknown, option = 'keyPrefix'): asserts prefix is string {
+  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
+    throw new TypeError(`${option} must be 1-16 lowercase letters or digits starting with a letter, got ${JSON.stringify(prefix)}`);
+  }
+}
+
+/**
+ * A new API key: `<prefix>_<30 random base62><6 base62 CRC32>`.
+ * @example generateKey() // 'ks_3VhN...' (39 characters)
+ */
+export function generateKey(prefix: string = DEFAULT_KEY_PREFIX): string {
+  assertKeyPrefix(prefix, 'prefix');
+  const body = `${prefix}_${randomBase62(KEY_RANDOM_LENGTH)}`;
+  return body + toBase62(crc32(body), KEY_CHECKSUM_LENGTH);
+}
+
+/** The total length of a key with this prefix. */
+export function keyLength(prefix: string = DEFAULT_KEY_PREFIX): number {
+  return prefix.length + 1 + KEY_RANDOM_LENGTH + KEY_CHECKSUM_LENGTH;
+}
+
+/**
+ * Does `key` have this prefix, the right length and alphabet, and a matching checksum?
+ * Decided offline: a typo or a random string never reaches a store.
+ * @example isWellFormedKey(generateKey()) === true
+ */
+export function isWellFormedKey(key: string, prefix: string = DEFAULT_KEY_PREFIX): boolean {
+  if (key.length !== keyLength(prefix) || !key.startsWith(prefix) || key.charCodeAt(prefix.length) !== 95 /* _ */) {
+    return false;
+  }
+  const split = key.length - KEY_CHECKSUM_LENGTH;
+  for (let i = prefix.length + 1; i < key.length; i++) {
+    if (!isBase62(key.charCodeAt(i))) return false;
+  }
+  return toBase62(crc32(key.slice(0, split)), KEY_CHECKSUM_LENGTH) === key.slice(split);
+}
+
+function isBase62(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
+
+/**
+ * Lowercase hex SHA-256 of the whole key: what stores keep and look up instead of the key.
+ * @example hashKey('ks_...').length === 64
+ */
+export function hashKey(key: string): string {
+  return oneShotHash
+    ? oneShotHash('sha256', key, 'hex')
+    : nodeCrypto.createHash('sha256').update(key).digest('hex');
+}
+
+/** The non-secret display start of a key: its prefix and first four random characters. */
+export function keyStart(key: string): string {
+  return key.slice(0, key.indexOf('_') + 5);
+}
+
+/** A new public key id, e.g. `key_8kQ2...` (not secret; safe to log). */
+export function generateKeyId(): string {
+  return `key_${randomBase62(20)}`;
+}

@@ -1,0 +1,103 @@
+import { KeyscopeError } from './errors.js';
+import type { KeyAdminStore, KeyRecord, KeyUsage, Project, UsageEntry } from './types.js';
+
+/**
+ * A complete in-memory store: keys, projects and usage. For tests and single-process demos;
+ * everything is lost when the process exits.
+ *
+ * @example
+ * const store = new MemoryStore()
+ * store.addProject({ id: 'proj_a', ownerId: 'u1', name: 'Alpha' })
+ */
+export class MemoryStore implements KeyAdminStore {
+  private readonly keys = new Map<string, KeyRecord>();
+  private readonly byHash = new Map<string, string>();
+  private readonly projects = new Map<string, Project>();
+  private readonly usage = new Map<string, Map<string, number>>();
+
+  /** Add (or replace) a project. */
+  addProject(project: Project): void {
+    for (const field of ['id', 'ownerId', 'name'] as const) {
+      if (typeof project?.[field] !== 'string' || project[field] === '') {
+        throw new KeyscopeError('invalid_argument', `project.${field} must be a non-empty string`);
+      }
+    }
+    this.projects.set(project.id, { id: project.id, ownerId: project.ownerId, name: project.name });
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+    const id = this.byHash.get(hash);
+    return id === undefined ? null : copy(this.keys.get(id)!);
+  }
+
+  async ownsProject(ownerId: string, projectId: string): Promise<boolean> {
+    return this.projects.get(projectId)?.ownerId === ownerId;
+  }
+
+  async listProjects(ownerId: string): Promise<Project[]> {
+    return [...this.projects.values()].filter((p) => p.ownerId === ownerId).map((p) => ({ ...p }));
+  }
+
+  async createKey(record: KeyRecord): Promise<void> {
+    if (this.keys.has(record.id) || this.byHash.has(record.hash)) {
+      throw new KeyscopeError('invalid_argument', `a key with id ${record.id} or the same hash already exists`);
+    }
+    this.keys.set(record.id, copy(record));
+    this.byHash.set(record.hash, record.id);
+  }
+
+  async getKey(id: string): Promise<KeyRecord | null> {
+    const record = this.keys.get(id);
+    return record ? copy(record) : null;
+  }
+
+  async listKeys(ownerId: string): Promise<KeyRecord[]> {
+    return [...this.keys.values()].filter((k) => k.ownerId === ownerId).map(copy);
+  }
+
+  async revokeKey(id: string, at: Date): Promise<boolean> {
+    const record = this.keys.get(id);
+    if (!record) return false;
+    record.revokedAt ??= new Date(at);
+    return true;
+  }
+
+  async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
+    const record = this.keys.get(id);
+    if (!record) return false;
+    record.expiresAt = new Date(expiresAt);
+    return true;
+  }
+
+  async recordUsage(entries: UsageEntry[]): Promise<void> {
+    for (const entry of entries) {
+      const record = this.keys.get(entry.keyId);
+      if (!record) continue;
+      if (!record.lastUsedAt || record.lastUsedAt < entry.lastUsedAt) record.lastUsedAt = new Date(entry.lastUsedAt);
+      let days = this.usage.get(entry.keyId);
+      if (!days) this.usage.set(entry.keyId, (days = new Map()));
+      days.set(entry.day, (days.get(entry.day) ?? 0) + entry.count);
+    }
+  }
+
+  async getUsage(id: string): Promise<KeyUsage | null> {
+    const record = this.keys.get(id);
+    if (!record) return null;
+    const days = [...(this.usage.get(id) ?? new Map<string, number>())]
+      .map(([day, count]) => ({ day, count }))
+      .sort((a, b) => a.day.localeCompare(b.day));
+    return { keyId: id, lastUsedAt: record.lastUsedAt && new Date(record.lastUsedAt), days };
+  }
+}
+
+/** Records leave the store as copies: a caller holding one never sees later changes. */
+function copy(record: KeyRecord): KeyRecord {
+  const date = (d: Date | null) => (d === null ? null : new Date(d));
+  return {
+    ...record,
+    createdAt: new Date(record.createdAt),
+    expiresAt: date(record.expiresAt),
+    revokedAt: date(record.revokedAt),
+    lastUsedAt: date(record.lastUsedAt),
+  };
+}

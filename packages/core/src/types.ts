@@ -1,0 +1,102 @@
+/** Access level of a key: a user's whole account, or one project. */
+export type KeyLevel = 'user' | 'project';
+
+/** What a successful authentication puts on the request (`req.auth`, `ctx.state.auth`, ...). */
+export interface AuthContext {
+  keyId: string;
+  keyName: string;
+  ownerId: string;
+  level: KeyLevel;
+  /** The project this request acts on; `null` only for a user key on a project-optional route. */
+  projectId: string | null;
+}
+
+/** A stored key. The plaintext never appears here: only its SHA-256 `hash` and a display `start`. */
+export interface KeyRecord {
+  /** Public, non-secret identifier (safe to log). */
+  id: string;
+  name: string;
+  ownerId: string;
+  level: KeyLevel;
+  /** Required for project-level keys, `null` for user-level keys. */
+  projectId: string | null;
+  /** Lowercase hex SHA-256 of the whole key. */
+  hash: string;
+  /** A short non-secret prefix of the key for display, e.g. `ks_4fQ9`. */
+  start: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** A project in the project directory. */
+export interface Project {
+  id: string;
+  ownerId: string;
+  name: string;
+}
+
+/** Requests counted for one key on one UTC day (`YYYY-MM-DD`). */
+export interface UsageDay {
+  day: string;
+  count: number;
+}
+
+/** A key's recorded usage. */
+export interface KeyUsage {
+  keyId: string;
+  lastUsedAt: Date | null;
+  days: UsageDay[];
+}
+
+/** One batched usage write: `count` requests on UTC `day`, the latest at `lastUsedAt`. */
+export interface UsageEntry {
+  keyId: string;
+  day: string;
+  count: number;
+  lastUsedAt: Date;
+}
+
+/**
+ * Where projects and their owners live. A store provides one; an app whose projects live in
+ * its own database passes its own to `createKeyscope({ projects })`.
+ */
+export interface ProjectDirectory {
+  /** Is `projectId` an existing project owned by `ownerId`? Unknown projects answer `false`. */
+  ownsProject(ownerId: string, projectId: string): Promise<boolean> | boolean;
+  /** Every project `ownerId` owns. */
+  listProjects(ownerId: string): Promise<Project[]> | Project[];
+}
+
+/** The read path every store implements: what a request needs. */
+export interface KeyStore extends ProjectDirectory {
+  /** The key whose hash is `hash`, revoked and expired ones included; `null` when none. */
+  findKeyByHash(hash: string): Promise<KeyRecord | null>;
+}
+
+/** The write path: what `keyscope.keys` needs to issue, list, revoke and rotate keys. */
+export interface KeyAdminStore extends KeyStore {
+  /** Persist a new key. Rejects if `record.id` or `record.hash` already exists. */
+  createKey(record: KeyRecord): Promise<void>;
+  /** A key by id, or `null`. */
+  getKey(id: string): Promise<KeyRecord | null>;
+  /** Every key of `ownerId`, revoked and expired ones included, oldest first. */
+  listKeys(ownerId: string): Promise<KeyRecord[]>;
+  /** Mark a key revoked at `at`; `false` when no such key. Revoking twice keeps the first time. */
+  revokeKey(id: string, at: Date): Promise<boolean>;
+  /** Set a key's expiry (used by rotation's grace period); `false` when no such key. */
+  setKeyExpiry(id: string, expiresAt: Date): Promise<boolean>;
+  /** Add batched usage: counts are added per key and day, `lastUsedAt` only moves forward. */
+  recordUsage(entries: UsageEntry[]): Promise<void>;
+  /** A key's usage, or `null` when no such key. */
+  getUsage(id: string): Promise<KeyUsage | null>;
+  /**
+   * Optional: be told when another process changed keys, so caches drop what they hold.
+   * The listener gets a key id, or no argument for "anything may have changed".
+   * Returns a function that unsubscribes.
+   */
+  subscribe?(listener: (keyId?: string) => void): () => void;
+  /** Optional: release connections and handles. */
+  close?(): Promise<void> | void;
+}

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources; test/package checks the built output separately.
+    alias: {
+      '@keyscope/core': src('core'),
+      '@keyscope/express': src('express'),
+      '@keyscope/koa': src('koa'),
+      '@keyscope/fastify': src('fastify'),
+      '@keyscope/fetch': src('fetch'),
+      '@keyscope/sqlite': src('sqlite'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+  },
+});
