@@ -1,0 +1,51 @@
+// Checks the built packages, not the sources: exports maps, ESM and CJS entry points, typings.
+// The README's test command builds every package before vitest runs.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '../..');
+const packages = readdirSync(join(root, 'packages'))
+  .map((dir) => ({ dir: join(root, 'packages', dir), json: JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) }))
+  .filter(({ dir }) => existsSync(join(dir, 'src/index.ts')));
+
+describe('@keyscope/core dependencies', () => {
+  it('has no runtime dependency beyond jose and lru-cache, and names no framework or driver', () => {
+    const core = packages.find((p) => p.json.name === '@keyscope/core')!.json;
+    expect(Object.keys(core.dependencies ?? {}).filter((d) => d !== 'jose' && d !== 'lru-cache')).toEqual([]);
+    expect(core.peerDependencies).toBeUndefined();
+    const sources = readdirSync(join(root, 'packages/core/src')).map((f) => readFileSync(join(root, 'packages/core/src', f), 'utf8')).join('\n');
+    expect(sources).not.toMatch(/from ['"](express|koa|fastify|hono|pg|better-sqlite3|ioredis|redis)['"]/);
+  });
+});
+
+describe.each(packages.map((p) => [p.json.name as string, p] as const))('%s as published', (name, { dir, json }) => {
+  it('declares exports with types first, sideEffects false, and has its built files', () => {
+    expect(json.sideEffects).toBe(false);
+    const entry = json.exports['.'];
+    for (const condition of ['import', 'require'] as const) {
+      expect(Object.keys(entry[condition])[0]).toBe('types');
+      for (const file of Object.values(entry[condition]) as string[]) {
+        expect(existsSync(join(dir, file)), `${file} missing: run the build first`).toBe(true);
+      }
+    }
+    expect(existsSync(join(dir, 'README.md'))).toBe(true);
+  });
+
+  it('imports from ESM and from CJS with the same named exports', async () => {
+    const esm = await run(process.execPath, ['--input-type=module', '-e', `import * as m from '${name}'; console.log(JSON.stringify(Object.keys(m).sort()))`], { cwd: root });
+    const cjs = await run(process.execPath, ['-e', `console.log(JSON.stringify(Object.keys(require('${name}')).sort()))`], { cwd: root });
+    const esmNames = JSON.parse(esm.stdout).filter((n: string) => n !== 'default' && n !== 'module.exports');
+    const cjsNames = JSON.parse(cjs.stdout).filter((n: string) => n !== 'default');
+    expect(esmNames.length).toBeGreaterThan(0);
+    expect(cjsNames).toEqual(esmNames);
+  });
+
+  it('passes publint', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), '--pack', 'npm', '--strict', dir], { cwd: root });
+    expect(stdout).toMatch(/All good|No issues/i);
+  });
+});
