@@ -113,7 +113,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     ? new UsageRecorder(store as KeyAdminStore, int(usageOptions.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1))
     : undefined;
 
-  // Every refusal but 429 is the same object each time: built once, frozen, sent as is.
+  // Every refusal but 429 is the same frozen object each time: built once here, sent as is.
   const challenge = `ApiKey realm="${realm}", header="${displayHeader}"`;
   const failure = (code: KeyscopeErrorCode, detail: string, extra: Record<string, string> = {}): AuthError => {
     const { status, title } = ERROR_TABLE[code];
@@ -121,12 +121,12 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const body = Object.freeze({ type: problemType(code), title, status, detail, code });
     return Object.freeze({ status, code, title, detail, headers, body });
   };
-  const MISSING = failure('missing_api_key', `Send your API key in the ${displayHeader} header.`, { 'WWW-Authenticate': challenge });
-  const INVALID = failure('invalid_api_key', 'The API key is incorrect, expired or revoked.', { 'WWW-Authenticate': challenge });
-  const REQUIRED = failure('project_required', `A user-level key must name the project in the ${displayProjectHeader} header.`);
-  const FORBIDDEN = failure('project_forbidden', 'This API key does not have access to the requested project.');
-  const UNAVAILABLE = failure('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(retryAfter) });
-  const fail = (error: AuthError): AuthResult => ({ ok: false, error });
+  const refusal = (error: AuthError): AuthResult => Object.freeze({ ok: false as const, error });
+  const MISSING = refusal(failure('missing_api_key', `Send your API key in the ${displayHeader} header.`, { 'WWW-Authenticate': challenge }));
+  const INVALID = refusal(failure('invalid_api_key', 'The API key is incorrect, expired or revoked.', { 'WWW-Authenticate': challenge }));
+  const REQUIRED = refusal(failure('project_required', `A user-level key must name the project in the ${displayProjectHeader} header.`));
+  const FORBIDDEN = refusal(failure('project_forbidden', 'This API key does not have access to the requested project.'));
+  const UNAVAILABLE = refusal(failure('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(retryAfter) }));
 
   const keyCache = new LRUCache<string, CachedKey>({ max: cacheMax });
   const ownershipCache = new LRUCache<string, boolean>({ max: cacheMax });
@@ -191,19 +191,19 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   function refuseKey(clientIp: string | undefined): AuthResult {
-    if (!failures || clientIp === undefined) return fail(INVALID);
+    if (!failures || clientIp === undefined) return INVALID;
     const tooMany = blocked(clientIp);
-    if (tooMany) return fail(tooMany);
+    if (tooMany) return refusal(tooMany);
     const at = now();
     const entry = failures.get(clientIp);
     if (!entry || entry.resetAt <= at) failures.set(clientIp, { count: 1, resetAt: at + throttle!.windowMs });
     else entry.count++;
-    return fail(INVALID);
+    return INVALID;
   }
 
   async function authenticate(input: AuthInput): Promise<AuthResult> {
     const raw = readHeader(input.headers, keyHeader);
-    if (raw === undefined) return fail(MISSING);
+    if (raw === undefined) return MISSING;
     const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
     if (!isWellFormedKey(key, prefix)) return refuseKey(input.clientIp);
 
@@ -212,11 +212,11 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (record === undefined) {
       // A throttled client only gets through with a key that is already known good.
       const tooMany = blocked(input.clientIp);
-      if (tooMany) return fail(tooMany);
+      if (tooMany) return refusal(tooMany);
       try {
         record = await findKey(hash);
       } catch {
-        return fail(UNAVAILABLE);
+        return UNAVAILABLE;
       }
     }
     if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) {
@@ -226,20 +226,20 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const requested = readHeader(input.headers, projectHeader);
     let projectId: string | null;
     if (record.level === 'project') {
-      if (requested !== undefined && requested !== record.projectId) return fail(FORBIDDEN);
+      if (requested !== undefined && requested !== record.projectId) return FORBIDDEN;
       projectId = record.projectId;
     } else if (requested === undefined) {
-      if (!projectOptional(input)) return fail(REQUIRED);
+      if (!projectOptional(input)) return REQUIRED;
       projectId = null;
     } else {
-      if (typeof requested !== 'string' || !ID_PATTERN.test(requested)) return fail(FORBIDDEN);
+      if (typeof requested !== 'string' || !ID_PATTERN.test(requested)) return FORBIDDEN;
       let owned: boolean;
       try {
         owned = await ownsProject(record.ownerId, requested);
       } catch {
-        return fail(UNAVAILABLE);
+        return UNAVAILABLE;
       }
-      if (!owned) return fail(FORBIDDEN);
+      if (!owned) return FORBIDDEN;
       projectId = requested;
     }
 
