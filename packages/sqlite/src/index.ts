@@ -1,0 +1,3 @@
+export { SqliteStore } from './sqlite-store.js';
+export type { SqliteStoreOptions } from './sqlite-store.js';
+export { SCHEMA_VERSION } from './schema.js';

@@ -1,0 +1,85 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The schema history. Entry `n - 1` upgrades a version `n - 1` file to version `n`; an entry is
+ * never edited once released (files in the wild were made by it): add a new one instead.
+ */
+const MIGRATIONS: readonly string[] = [
+  // v1: keys (hash only, never the plaintext) and the project directory.
+  `
+  CREATE TABLE projects (
+    id         TEXT PRIMARY KEY,
+    owner_id   TEXT NOT NULL,
+    name       TEXT NOT NULL
+  );
+  CREATE INDEX projects_owner ON projects (owner_id);
+
+  CREATE TABLE keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    owner_id     TEXT NOT NULL,
+    level        TEXT NOT NULL CHECK (level IN ('user', 'project')),
+    project_id   TEXT,
+    hash         TEXT NOT NULL UNIQUE,
+    start        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER,
+    CHECK ((level = 'project') = (project_id IS NOT NULL))
+  );
+  CREATE INDEX keys_owner ON keys (owner_id, created_at);
+  `,
+  // v2: request counts per key and UTC day, and a change counter bumped by every write that can
+  // change an authentication decision (not by usage writes), so watchers of another process
+  // drop their caches only when it matters.
+  `
+  CREATE TABLE usage_days (
+    key_id TEXT NOT NULL REFERENCES keys (id),
+    day    TEXT NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (key_id, day)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE changes (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+  );
+  INSERT INTO changes (id, generation) VALUES (1, 0);
+
+  CREATE TRIGGER keys_inserted AFTER INSERT ON keys
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER keys_updated
+    AFTER UPDATE OF id, name, owner_id, level, project_id, hash, expires_at, revoked_at ON keys
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER keys_deleted AFTER DELETE ON keys
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER projects_inserted AFTER INSERT ON projects
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER projects_updated AFTER UPDATE ON projects
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER projects_deleted AFTER DELETE ON projects
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  `,
+];
+
+/** The schema version this release writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Bring the file to {@link SCHEMA_VERSION} in one immediate transaction (two processes opening
+ * the same old file upgrade it once). Throws, changing nothing, if the file is newer.
+ */
+export function migrate(db: Database.Database, filename: string): void {
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS keyscope_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)');
+    const current = (db.prepare('SELECT version FROM keyscope_schema WHERE id = 1').pluck().get() as number | undefined) ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `${filename} has keyscope schema version ${current}, newer than version ${SCHEMA_VERSION} that this @keyscope/sqlite supports; upgrade @keyscope/sqlite`,
+      );
+    }
+    for (let version = current + 1; version <= SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version - 1]!);
+    db.prepare('INSERT INTO keyscope_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version').run(SCHEMA_VERSION);
+  }).immediate();
+}

@@ -1,0 +1,290 @@
+import Database from 'better-sqlite3';
+import { KeyscopeError } from '@keyscope/core';
+import type { KeyAdminStore, KeyLevel, KeyRecord, KeyUsage, Project, UsageEntry } from '@keyscope/core';
+import { migrate } from './schema.js';
+
+/** Options for {@link SqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Database file, created if missing; `':memory:'` for a private in-memory database. */
+  filename: string;
+  /** How often subscribers check the file for another process's changes, in ms. Default 500. */
+  watchIntervalMs?: number;
+  /** How long a write waits for another process's write lock before failing, in ms. Default 5,000. */
+  busyTimeoutMs?: number;
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  owner_id: string;
+  level: KeyLevel;
+  project_id: string | null;
+  hash: string;
+  start: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at';
+
+/**
+ * The embedded default store: keys, projects and usage in one SQLite file (WAL mode).
+ * Stores only each key's SHA-256 hash. Several processes may share the file; a running server
+ * that subscribes (as `createKeyscope` does) sees another process's revocation within
+ * `watchIntervalMs` plus one request.
+ *
+ * @example
+ * const store = new SqliteStore({ filename: './keyscope.db' })
+ * await store.addProject({ id: 'proj_a', ownerId: 'u1', name: 'Alpha' })
+ * const ks = createKeyscope({ store })
+ */
+export class SqliteStore implements KeyAdminStore {
+  private readonly db: Database.Database;
+  private readonly watchIntervalMs: number;
+  private readonly listeners = new Set<(keyId?: string) => void>();
+  private watcher: ReturnType<typeof setInterval> | undefined;
+  private lastDataVersion = 0;
+  private lastGeneration = 0;
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('new SqliteStore(options): options must be an object');
+    const { filename } = options;
+    if (typeof filename !== 'string' || filename === '') throw new TypeError('options.filename must be a non-empty string (a path or ":memory:")');
+    this.watchIntervalMs = wholeNumber(options.watchIntervalMs ?? 500, 'options.watchIntervalMs', 1);
+    const busyTimeoutMs = wholeNumber(options.busyTimeoutMs ?? 5_000, 'options.busyTimeoutMs', 0);
+
+    this.db = new Database(filename, { timeout: busyTimeoutMs });
+    try {
+      // WAL: readers (the servers) never wait for a writer (the CLI), and the reverse.
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db, filename);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+
+    this.sql = statements(this.db);
+    this.recordBatch = this.db.transaction((entries: UsageEntry[]) => {
+      for (const entry of entries) {
+        // Usage of a key that does not exist (any more) is dropped, as MemoryStore does.
+        if (this.sql.touch.run(entry.lastUsedAt.getTime(), entry.keyId).changes === 0) continue;
+        this.sql.addUsage.run(entry.keyId, entry.day, entry.count);
+      }
+    });
+  }
+
+  private readonly recordBatch: (entries: UsageEntry[]) => void;
+
+  /** Add a project, or replace the owner and name of the project with this id. */
+  async addProject(project: Project): Promise<void> {
+    for (const field of ['id', 'ownerId', 'name'] as const) {
+      if (typeof project?.[field] !== 'string' || project[field] === '') {
+        throw new KeyscopeError('invalid_argument', `project.${field} must be a non-empty string`);
+      }
+    }
+    this.sql.upsertProject.run(project.id, project.ownerId, project.name);
+  }
+
+  /** One project by id, or `null`. */
+  async getProject(id: string): Promise<Project | null> {
+    return this.sql.project.get(id) ?? null;
+  }
+
+  /** The key whose SHA-256 is `hash` (revoked and expired ones included), or `null`. */
+  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+    return toRecord(this.sql.byHash.get(hash));
+  }
+
+  /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
+  async ownsProject(ownerId: string, projectId: string): Promise<boolean> {
+    return this.sql.owns.get(projectId, ownerId) !== undefined;
+  }
+
+  /** Every project of `ownerId`, in the order they were added. */
+  async listProjects(ownerId: string): Promise<Project[]> {
+    return this.sql.projects.all(ownerId);
+  }
+
+  /** Persist a new key; rejects with `invalid_argument` if its id or hash exists. */
+  async createKey(record: KeyRecord): Promise<void> {
+    try {
+      this.sql.insertKey.run({
+        id: record.id,
+        name: record.name,
+        owner_id: record.ownerId,
+        level: record.level,
+        project_id: record.projectId,
+        hash: record.hash,
+        start: record.start,
+        created_at: record.createdAt.getTime(),
+        expires_at: time(record.expiresAt),
+        revoked_at: time(record.revokedAt),
+        last_used_at: time(record.lastUsedAt),
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new KeyscopeError('invalid_argument', `a key with id ${record.id} or the same hash already exists, or the record is inconsistent`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** A key by id, or `null`. */
+  async getKey(id: string): Promise<KeyRecord | null> {
+    return toRecord(this.sql.byId.get(id));
+  }
+
+  /** Every key of `ownerId`, oldest first. */
+  async listKeys(ownerId: string): Promise<KeyRecord[]> {
+    return this.sql.byOwner.all(ownerId).map((row) => toRecord(row)!);
+  }
+
+  /** Mark a key revoked at `at` (a second revocation keeps the first time); `false` if unknown. */
+  async revokeKey(id: string, at: Date): Promise<boolean> {
+    return this.sql.revoke.run(at.getTime(), id).changes > 0;
+  }
+
+  /** Set a key's expiry; `false` if unknown. */
+  async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
+    return this.sql.expire.run(expiresAt.getTime(), id).changes > 0;
+  }
+
+  /**
+   * Add one batch of usage in one transaction: counts add up per key and UTC day, `lastUsedAt`
+   * only moves forward. The core calls this every second, so a crash loses at most that second.
+   */
+  async recordUsage(entries: UsageEntry[]): Promise<void> {
+    if (entries.length > 0) this.recordBatch(entries);
+  }
+
+  /** A key's usage per UTC day (oldest first) and last use, or `null` if unknown. */
+  async getUsage(id: string): Promise<KeyUsage | null> {
+    // One read transaction, so the days and lastUsedAt come from the same batch.
+    return this.db.transaction(() => {
+      const row = this.sql.byId.get(id);
+      if (!row) return null;
+      return { keyId: id, lastUsedAt: date(row.last_used_at), days: this.sql.usageDays.all(id) };
+    })();
+  }
+
+  /**
+   * Be told when another connection (another process, the CLI) changed keys or projects in this
+   * file. Polls SQLite's `PRAGMA data_version` every `watchIntervalMs` while anyone listens; the
+   * listener gets no key id, meaning "drop everything". Returns the unsubscribe function.
+   */
+  subscribe(listener: (keyId?: string) => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('subscribe(listener): listener must be a function');
+    this.listeners.add(listener);
+    if (!this.watcher && this.db.open) {
+      this.lastDataVersion = this.sql.dataVersion.get()!;
+      this.lastGeneration = this.sql.generation.get()!;
+      this.watcher = setInterval(() => this.poll(), this.watchIntervalMs);
+      this.watcher.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stopWatching();
+    };
+  }
+
+  /** Stop watching and close the file. Safe to call twice. */
+  close(): void {
+    this.stopWatching();
+    this.listeners.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  private poll(): void {
+    let changed: boolean;
+    try {
+      // data_version moves only when another connection commits; our own writes leave it.
+      const dataVersion = this.sql.dataVersion.get()!;
+      if (dataVersion === this.lastDataVersion) return;
+      this.lastDataVersion = dataVersion;
+      // Another process's usage writes move data_version too; only real changes bump this.
+      const generation = this.sql.generation.get()!;
+      changed = generation !== this.lastGeneration;
+      this.lastGeneration = generation;
+    } catch {
+      // Busy or closed: nothing is known to have changed; try again next tick.
+      return;
+    }
+    if (!changed) return;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch {
+        // One listener's failure must not keep the others stale.
+      }
+    }
+  }
+
+  private stopWatching(): void {
+    if (this.watcher) clearInterval(this.watcher);
+    this.watcher = undefined;
+  }
+}
+
+/** Every statement the store runs, prepared once. */
+function statements(db: Database.Database) {
+  return {
+    byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE hash = ?`),
+    byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`),
+    byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
+    insertKey: db.prepare(
+      `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at)`,
+    ),
+    revoke: db.prepare<[number, string]>('UPDATE keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?'),
+    expire: db.prepare<[number, string]>('UPDATE keys SET expires_at = ? WHERE id = ?'),
+    touch: db.prepare<[number, string]>(
+      'UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?',
+    ),
+    addUsage: db.prepare<[string, string, number]>(
+      'INSERT INTO usage_days (key_id, day, count) VALUES (?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count',
+    ),
+    usageDays: db.prepare<[string], { day: string; count: number }>('SELECT day, count FROM usage_days WHERE key_id = ? ORDER BY day'),
+    owns: db.prepare<[string, string], number>('SELECT 1 FROM projects WHERE id = ? AND owner_id = ?').pluck(),
+    projects: db.prepare<[string], Project>('SELECT id, owner_id AS ownerId, name FROM projects WHERE owner_id = ? ORDER BY rowid'),
+    project: db.prepare<[string], Project>('SELECT id, owner_id AS ownerId, name FROM projects WHERE id = ?'),
+    upsertProject: db.prepare<[string, string, string]>(
+      'INSERT INTO projects (id, owner_id, name) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name',
+    ),
+    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+    generation: db.prepare<[], number>('SELECT generation FROM changes WHERE id = 1').pluck(),
+  };
+}
+
+function toRecord(row: KeyRow | undefined): KeyRecord | null {
+  if (!row) return null;
+  return {
+    id: row.id,
+    name: row.name,
+    ownerId: row.owner_id,
+    level: row.level,
+    projectId: row.project_id,
+    hash: row.hash,
+    start: row.start,
+    createdAt: new Date(row.created_at),
+    expiresAt: date(row.expires_at),
+    revokedAt: date(row.revoked_at),
+    lastUsedAt: date(row.last_used_at),
+  };
+}
+
+function date(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
+function time(value: Date | null): number | null {
+  return value === null ? null : value.getTime();
+}
+
+function wholeNumber(value: unknown, option: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
+  if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
+  return value;
+}

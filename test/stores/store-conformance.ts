@@ -1,0 +1,375 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createKeyscope, generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
+import type { KeyAdminStore, KeyRecord, Project } from '@keyscope/core';
+
+/** What a store under test brings: the store, a way to add projects, and its cleanup. */
+export interface StoreHarness {
+  store: KeyAdminStore;
+  /** Put a project in the store's project directory (every store has its own way). */
+  addProject(project: Project): Promise<void> | void;
+  /** Close the store and remove what the factory created. */
+  cleanup?(): Promise<void> | void;
+}
+
+const DAY = 86_400_000;
+
+/** A complete key record, ready for `createKey`; `overrides` wins. */
+export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key: string } {
+  const key = generateKey();
+  return {
+    key,
+    id: generateKeyId(),
+    name: 'ci',
+    ownerId: 'user_1',
+    level: 'user',
+    projectId: null,
+    hash: hashKey(key),
+    start: keyStart(key),
+    createdAt: new Date(Date.UTC(2025, 0, 1, 12, 0, 0, 123)),
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    ...overrides,
+  };
+}
+
+/** The record as a store should give it back (without the test-only plaintext). */
+function stored(record: KeyRecord & { key?: string }): KeyRecord {
+  const { key: _key, ...rest } = record;
+  return rest;
+}
+
+/**
+ * The contract every `KeyAdminStore` must meet, run against a fresh store per test.
+ *
+ * @example storeConformance('MemoryStore', async () => { const store = new MemoryStore(); return { store, addProject: (p) => store.addProject(p) } })
+ */
+export function storeConformance(name: string, factory: () => Promise<StoreHarness>): void {
+  describe(`store conformance: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: KeyAdminStore;
+
+    beforeEach(async () => {
+      harness = await factory();
+      store = harness.store;
+    });
+    afterEach(async () => {
+      await harness.cleanup?.();
+    });
+
+    describe('keys', () => {
+      it('finds a created key by hash and by id, every field intact', async () => {
+        const record = keyRecord({ expiresAt: new Date(Date.UTC(2030, 5, 1, 0, 0, 0, 7)) });
+        await store.createKey(stored(record));
+        expect(await store.findKeyByHash(record.hash)).toEqual(stored(record));
+        expect(await store.getKey(record.id)).toEqual(stored(record));
+        const found = (await store.findKeyByHash(record.hash))!;
+        for (const field of ['createdAt', 'expiresAt'] as const) expect(found[field]).toBeInstanceOf(Date);
+        expect(found.revokedAt).toBeNull();
+        expect(found.lastUsedAt).toBeNull();
+      });
+
+      it('keeps a project-level key’s project and a user-level key’s null project', async () => {
+        await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+        const projectKey = keyRecord({ level: 'project', projectId: 'proj_a' });
+        const userKey = keyRecord();
+        await store.createKey(stored(projectKey));
+        await store.createKey(stored(userKey));
+        expect(await store.getKey(projectKey.id)).toMatchObject({ level: 'project', projectId: 'proj_a' });
+        expect(await store.getKey(userKey.id)).toMatchObject({ level: 'user', projectId: null });
+      });
+
+      it('answers null for an unknown hash or id', async () => {
+        expect(await store.findKeyByHash(hashKey(generateKey()))).toBeNull();
+        expect(await store.getKey('key_missing')).toBeNull();
+      });
+
+      it('rejects a second key with the same id or the same hash', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        await expect(store.createKey(stored({ ...keyRecord(), id: record.id }))).rejects.toThrow();
+        await expect(store.createKey(stored({ ...keyRecord(), hash: record.hash }))).rejects.toThrow();
+        expect(await store.listKeys('user_1')).toHaveLength(1);
+      });
+
+      it('lists an owner’s keys oldest first, revoked and expired ones included, nobody else’s', async () => {
+        const t = Date.UTC(2025, 0, 1);
+        const second = keyRecord({ name: 'second', createdAt: new Date(t + 2000), revokedAt: new Date(t + 3000) });
+        const first = keyRecord({ name: 'first', createdAt: new Date(t + 1000), expiresAt: new Date(t + 1500) });
+        const third = keyRecord({ name: 'third', createdAt: new Date(t + 4000) });
+        // Created in time order, as keys.create does: MemoryStore lists by insertion order.
+        await store.createKey(stored(first));
+        await store.createKey(stored(keyRecord({ ownerId: 'user_2' })));
+        await store.createKey(stored(second));
+        await store.createKey(stored(third));
+        const listed = await store.listKeys('user_1');
+        expect(listed.map((k) => k.name)).toEqual(['first', 'second', 'third']);
+        expect(listed[0]).toEqual(stored(first));
+        expect(listed[1]).toEqual(stored(second));
+        expect(await store.listKeys('user_nobody')).toEqual([]);
+      });
+
+      it('hands out copies: changing what it returned or what it was given changes nothing stored', async () => {
+        const record = keyRecord({ expiresAt: new Date(Date.UTC(2030, 0, 1)) });
+        const expected = structuredClone(stored(record));
+        const input = stored(record);
+        await store.createKey(input);
+        input.name = 'changed after create';
+        input.expiresAt!.setTime(0);
+
+        const byHash = (await store.findKeyByHash(record.hash))!;
+        const byId = (await store.getKey(record.id))!;
+        const [listed] = await store.listKeys('user_1');
+        expect(byHash).not.toBe(byId);
+        for (const got of [byHash, byId, listed!]) {
+          got.name = 'mutated';
+          got.createdAt.setTime(0);
+          got.expiresAt!.setTime(0);
+          got.revokedAt = new Date(0);
+        }
+        expect(await store.getKey(record.id)).toEqual(expected);
+        expect(await store.findKeyByHash(record.hash)).toEqual(expected);
+
+        // A record read before a write does not change under the caller's feet.
+        const before = (await store.getKey(record.id))!;
+        await store.revokeKey(record.id, new Date(Date.UTC(2026, 0, 1)));
+        await store.setKeyExpiry(record.id, new Date(Date.UTC(2027, 0, 1)));
+        await store.recordUsage([{ keyId: record.id, day: '2026-01-01', count: 1, lastUsedAt: new Date(Date.UTC(2026, 0, 1)) }]);
+        expect(before).toEqual(expected);
+      });
+    });
+
+    describe('revokeKey and setKeyExpiry', () => {
+      it('revokes a key at the given time and answers false for an unknown one', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const at = new Date(Date.UTC(2025, 1, 1, 0, 0, 0, 5));
+        expect(await store.revokeKey(record.id, at)).toBe(true);
+        expect((await store.getKey(record.id))!.revokedAt).toEqual(at);
+        expect((await store.findKeyByHash(record.hash))!.revokedAt).toEqual(at);
+        expect(await store.revokeKey('key_missing', at)).toBe(false);
+      });
+
+      it('keeps the first revocation time when revoked twice', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const first = new Date(Date.UTC(2025, 1, 1));
+        await store.revokeKey(record.id, first);
+        expect(await store.revokeKey(record.id, new Date(Date.UTC(2025, 2, 1)))).toBe(true);
+        expect((await store.getKey(record.id))!.revokedAt).toEqual(first);
+      });
+
+      it('does not keep the caller’s Date: mutating it after revokeKey changes nothing', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const at = new Date(Date.UTC(2025, 1, 1));
+        await store.revokeKey(record.id, at);
+        at.setTime(0);
+        expect((await store.getKey(record.id))!.revokedAt).toEqual(new Date(Date.UTC(2025, 1, 1)));
+      });
+
+      it('sets, moves earlier and later, a key’s expiry; false for an unknown key', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const later = new Date(Date.UTC(2031, 0, 1, 0, 0, 0, 999));
+        const earlier = new Date(Date.UTC(2029, 0, 1));
+        expect(await store.setKeyExpiry(record.id, later)).toBe(true);
+        expect((await store.getKey(record.id))!.expiresAt).toEqual(later);
+        expect(await store.setKeyExpiry(record.id, earlier)).toBe(true);
+        expect((await store.findKeyByHash(record.hash))!.expiresAt).toEqual(earlier);
+        expect(await store.setKeyExpiry('key_missing', later)).toBe(false);
+      });
+    });
+
+    describe('usage', () => {
+      it('adds counts per key and UTC day across batches, days oldest first', async () => {
+        const a = keyRecord();
+        const b = keyRecord();
+        await store.createKey(stored(a));
+        await store.createKey(stored(b));
+        const t = Date.UTC(2025, 3, 10, 23, 59);
+        await store.recordUsage([
+          { keyId: a.id, day: '2025-04-11', count: 2, lastUsedAt: new Date(t + DAY) },
+          { keyId: a.id, day: '2025-04-10', count: 3, lastUsedAt: new Date(t) },
+          { keyId: b.id, day: '2025-04-10', count: 1, lastUsedAt: new Date(t) },
+        ]);
+        await store.recordUsage([{ keyId: a.id, day: '2025-04-10', count: 4, lastUsedAt: new Date(t) }]);
+        expect(await store.getUsage(a.id)).toEqual({
+          keyId: a.id,
+          lastUsedAt: new Date(t + DAY),
+          days: [
+            { day: '2025-04-10', count: 7 },
+            { day: '2025-04-11', count: 2 },
+          ],
+        });
+        expect(await store.getUsage(b.id)).toEqual({ keyId: b.id, lastUsedAt: new Date(t), days: [{ day: '2025-04-10', count: 1 }] });
+      });
+
+      it('moves lastUsedAt only forward, and shows it on the key record', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const late = new Date(Date.UTC(2025, 3, 10, 12, 0, 0, 1));
+        await store.recordUsage([{ keyId: record.id, day: '2025-04-10', count: 1, lastUsedAt: late }]);
+        await store.recordUsage([{ keyId: record.id, day: '2025-04-10', count: 1, lastUsedAt: new Date(late.getTime() - 60_000) }]);
+        expect((await store.getUsage(record.id))!.lastUsedAt).toEqual(late);
+        expect((await store.getKey(record.id))!.lastUsedAt).toEqual(late);
+        expect((await store.findKeyByHash(record.hash))!.lastUsedAt).toEqual(late);
+        expect((await store.getUsage(record.id))!.days).toEqual([{ day: '2025-04-10', count: 2 }]);
+      });
+
+      it('reports no usage for an unused key, null for an unknown one, and ignores unknown keys in a batch', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        expect(await store.getUsage(record.id)).toEqual({ keyId: record.id, lastUsedAt: null, days: [] });
+        expect(await store.getUsage('key_missing')).toBeNull();
+        await store.recordUsage([]);
+        await store.recordUsage([
+          { keyId: 'key_missing', day: '2025-04-10', count: 5, lastUsedAt: new Date(Date.UTC(2025, 3, 10)) },
+          { keyId: record.id, day: '2025-04-10', count: 1, lastUsedAt: new Date(Date.UTC(2025, 3, 10)) },
+        ]);
+        expect(await store.getUsage('key_missing')).toBeNull();
+        expect((await store.getUsage(record.id))!.days).toEqual([{ day: '2025-04-10', count: 1 }]);
+      });
+
+      it('hands out usage as a copy', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const at = new Date(Date.UTC(2025, 3, 10));
+        await store.recordUsage([{ keyId: record.id, day: '2025-04-10', count: 1, lastUsedAt: at }]);
+        at.setTime(0);
+        const usage = (await store.getUsage(record.id))!;
+        usage.lastUsedAt!.setTime(0);
+        usage.days[0]!.count = 99;
+        usage.days.push({ day: '2099-01-01', count: 1 });
+        expect(await store.getUsage(record.id)).toEqual({
+          keyId: record.id,
+          lastUsedAt: new Date(Date.UTC(2025, 3, 10)),
+          days: [{ day: '2025-04-10', count: 1 }],
+        });
+      });
+    });
+
+    describe('projects', () => {
+      it('knows which owner owns which project; unknown projects are not owned', async () => {
+        await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+        await harness.addProject({ id: 'proj_b', ownerId: 'user_2', name: 'Beta' });
+        expect(await store.ownsProject('user_1', 'proj_a')).toBe(true);
+        expect(await store.ownsProject('user_2', 'proj_a')).toBe(false);
+        expect(await store.ownsProject('user_1', 'proj_b')).toBe(false);
+        expect(await store.ownsProject('user_1', 'proj_missing')).toBe(false);
+      });
+
+      it('lists only an owner’s projects, as copies', async () => {
+        await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+        await harness.addProject({ id: 'proj_b', ownerId: 'user_2', name: 'Beta' });
+        await harness.addProject({ id: 'proj_c', ownerId: 'user_1', name: 'Gamma' });
+        const listed = await store.listProjects('user_1');
+        expect([...listed].sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+          { id: 'proj_a', ownerId: 'user_1', name: 'Alpha' },
+          { id: 'proj_c', ownerId: 'user_1', name: 'Gamma' },
+        ]);
+        listed[0]!.ownerId = 'user_2';
+        listed[0]!.name = 'mutated';
+        expect(await store.ownsProject('user_1', listed[0]!.id)).toBe(true);
+        expect((await store.listProjects('user_1')).map((p) => p.name).sort()).toEqual(['Alpha', 'Gamma']);
+        expect(await store.listProjects('user_nobody')).toEqual([]);
+      });
+    });
+
+    describe('createKeyscope on this store, end to end', () => {
+      let clock: number;
+      const start = Date.UTC(2025, 5, 1, 9, 0, 0);
+
+      async function setup() {
+        clock = start;
+        await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+        await harness.addProject({ id: 'proj_b', ownerId: 'user_1', name: 'Beta' });
+        await harness.addProject({ id: 'proj_x', ownerId: 'user_2', name: 'Not yours' });
+        const ks = createKeyscope({ store, now: () => clock, usage: { flushIntervalMs: 60_000 } });
+        const auth = (key: string, path: string, project?: string) =>
+          ks.authenticate({ headers: { 'x-api-key': key, ...(project ? { 'x-project-id': project } : {}) }, path });
+        return { ks, auth };
+      }
+
+      it('answers 200, 401 and 403 as the project rule says', async () => {
+        const { ks, auth } = await setup();
+        try {
+          const user = await ks.keys.create({ ownerId: 'user_1', name: 'user key', level: 'user' });
+          const project = await ks.keys.create({ ownerId: 'user_1', name: 'project key', level: 'project', projectId: 'proj_a' });
+
+          expect(await auth(user.key, '/validate')).toEqual({
+            ok: true,
+            auth: { keyId: user.record.id, keyName: 'user key', ownerId: 'user_1', level: 'user', projectId: null },
+          });
+          expect(await auth(user.key, '/sites', 'proj_b')).toMatchObject({ ok: true, auth: { projectId: 'proj_b' } });
+          expect(await auth(user.key, '/sites')).toMatchObject({ ok: false, error: { status: 403, code: 'project_required' } });
+          expect(await auth(user.key, '/sites', 'proj_x')).toMatchObject({ ok: false, error: { status: 403, code: 'project_forbidden' } });
+          expect(await auth(user.key, '/sites', 'proj_missing')).toMatchObject({ ok: false, error: { status: 403, code: 'project_forbidden' } });
+
+          expect(await auth(project.key, '/sites')).toMatchObject({ ok: true, auth: { level: 'project', projectId: 'proj_a' } });
+          expect(await auth(project.key, '/sites', 'proj_a')).toMatchObject({ ok: true, auth: { projectId: 'proj_a' } });
+          expect(await auth(project.key, '/sites', 'proj_b')).toMatchObject({ ok: false, error: { status: 403, code: 'project_forbidden' } });
+
+          expect(await auth(generateKey(), '/validate')).toMatchObject({ ok: false, error: { status: 401, code: 'invalid_api_key' } });
+
+          const usage = await ks.keys.usage(user.record.id);
+          expect(usage.days).toEqual([{ day: '2025-06-01', count: 2 }]);
+          expect(usage.lastUsedAt).toEqual(new Date(start));
+        } finally {
+          await ks.close();
+        }
+      });
+
+      it('refuses a revoked key from the next request on, and an expired one', async () => {
+        const { ks, auth } = await setup();
+        try {
+          const { key, record } = await ks.keys.create({ ownerId: 'user_1', name: 'short', level: 'user', expiresAt: new Date(start + 60_000) });
+          const other = await ks.keys.create({ ownerId: 'user_1', name: 'other', level: 'user' });
+          expect(await auth(key, '/validate')).toMatchObject({ ok: true });
+          clock = start + 60_000;
+          expect(await auth(key, '/validate')).toMatchObject({ ok: false, error: { status: 401, code: 'invalid_api_key' } });
+
+          expect(await auth(other.key, '/validate')).toMatchObject({ ok: true });
+          const revoked = await ks.keys.revoke(other.record.id);
+          expect(revoked.revokedAt).toEqual(new Date(clock));
+          expect(await auth(other.key, '/validate')).toMatchObject({ ok: false, error: { status: 401, code: 'invalid_api_key' } });
+          expect((await ks.keys.get(record.id))!.id).toBe(record.id);
+        } finally {
+          await ks.close();
+        }
+      });
+
+      it('rotates with a grace period: both keys work, then only the new one', async () => {
+        const { ks, auth } = await setup();
+        try {
+          const old = await ks.keys.create({ ownerId: 'user_1', name: 'rotating', level: 'project', projectId: 'proj_a' });
+          expect(await auth(old.key, '/sites')).toMatchObject({ ok: true });
+          const fresh = await ks.keys.rotate(old.record.id, { gracePeriodMs: 3_600_000 });
+          expect(fresh.key).not.toBe(old.key);
+          expect(fresh.record).toMatchObject({ name: 'rotating', level: 'project', projectId: 'proj_a', ownerId: 'user_1' });
+          expect(await auth(old.key, '/sites')).toMatchObject({ ok: true });
+          expect(await auth(fresh.key, '/sites')).toMatchObject({ ok: true, auth: { keyId: fresh.record.id } });
+          clock = start + 3_600_000;
+          expect(await auth(old.key, '/sites')).toMatchObject({ ok: false, error: { status: 401 } });
+          expect(await auth(fresh.key, '/sites')).toMatchObject({ ok: true });
+          expect((await ks.keys.list('user_1')).map((k) => k.id)).toEqual([old.record.id, fresh.record.id]);
+        } finally {
+          await ks.close();
+        }
+      });
+
+      it('rotates without grace: the old key is refused at once', async () => {
+        const { ks, auth } = await setup();
+        try {
+          const old = await ks.keys.create({ ownerId: 'user_1', name: 'rotating', level: 'user' });
+          expect(await auth(old.key, '/validate')).toMatchObject({ ok: true });
+          const fresh = await ks.keys.rotate(old.record.id);
+          expect(await auth(old.key, '/validate')).toMatchObject({ ok: false, error: { status: 401 } });
+          expect(await auth(fresh.key, '/validate')).toMatchObject({ ok: true });
+        } finally {
+          await ks.close();
+        }
+      });
+    });
+  });
+}
