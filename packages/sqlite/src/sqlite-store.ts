@@ -86,7 +86,7 @@ export class SqliteStore implements KeyAdminStore {
         throw new KeyscopeError('invalid_argument', `project.${field} must be a non-empty string`);
       }
     }
-    this.sql.upsertProject.run(project.id, project.ownerId, project.name);
+    this.write(() => this.sql.upsertProject.run(project.id, project.ownerId, project.name));
   }
 
   /** One project by id, or `null`. */
@@ -112,7 +112,7 @@ export class SqliteStore implements KeyAdminStore {
   /** Persist a new key; rejects with `invalid_argument` if its id or hash exists. */
   async createKey(record: KeyRecord): Promise<void> {
     try {
-      this.sql.insertKey.run({
+      this.write(() => this.sql.insertKey.run({
         id: record.id,
         name: record.name,
         owner_id: record.ownerId,
@@ -124,7 +124,7 @@ export class SqliteStore implements KeyAdminStore {
         expires_at: time(record.expiresAt),
         revoked_at: time(record.revokedAt),
         last_used_at: time(record.lastUsedAt),
-      });
+      }));
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
         throw new KeyscopeError('invalid_argument', `a key with id ${record.id} or the same hash already exists, or the record is inconsistent`, { cause: error });
@@ -145,12 +145,12 @@ export class SqliteStore implements KeyAdminStore {
 
   /** Mark a key revoked at `at` (a second revocation keeps the first time); `false` if unknown. */
   async revokeKey(id: string, at: Date): Promise<boolean> {
-    return this.sql.revoke.run(at.getTime(), id).changes > 0;
+    return this.write(() => this.sql.revoke.run(at.getTime(), id)).changes > 0;
   }
 
   /** Set a key's expiry; `false` if unknown. */
   async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
-    return this.sql.expire.run(expiresAt.getTime(), id).changes > 0;
+    return this.write(() => this.sql.expire.run(expiresAt.getTime(), id)).changes > 0;
   }
 
   /**
@@ -196,6 +196,21 @@ export class SqliteStore implements KeyAdminStore {
     this.stopWatching();
     this.listeners.clear();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Run a write that may bump the change counter, and keep a watcher from reporting our own
+   * change back to us. Reading the counter before and after, under the write lock, tells our
+   * bump apart from another process's that the watcher has not seen yet.
+   */
+  private write<T>(run: () => T): T {
+    return this.db.transaction(() => {
+      if (!this.watcher) return run();
+      const before = this.sql.generation.get();
+      const result = run();
+      if (before === this.lastGeneration) this.lastGeneration = this.sql.generation.get()!;
+      return result;
+    }).immediate();
   }
 
   private poll(): void {
