@@ -14,6 +14,8 @@ export {
   generateKey,
   generateKeyId,
   hashKey,
+  hasKeyShape,
+  hasValidChecksum,
   isWellFormedKey,
   keyLength,
   keyStart,

@@ -20,10 +20,10 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-/** CRC32 (IEEE) of an ASCII string, e.g. `crc32('123456789') === 0xcbf43926`. */
-export function crc32(text: string): number {
+/** CRC32 (IEEE) of an ASCII string (its first `end` characters), e.g. `crc32('123456789') === 0xcbf43926`. */
+export function crc32(text: string, end: number = text.length): number {
   let crc = 0xffffffff;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < end; i++) {
     crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
   }
   return (crc ^ 0xffffffff) >>> 0;
@@ -79,18 +79,34 @@ export function keyLength(prefix: string = DEFAULT_KEY_PREFIX): number {
  * @example isWellFormedKey(generateKey()) === true
  */
 export function isWellFormedKey(key: string, prefix: string = DEFAULT_KEY_PREFIX): boolean {
+  return hasKeyShape(key, prefix) && hasValidChecksum(key);
+}
+
+/** Prefix, separator, length and alphabet only: the cheap half of {@link isWellFormedKey}. */
+export function hasKeyShape(key: string, prefix: string = DEFAULT_KEY_PREFIX): boolean {
   if (key.length !== keyLength(prefix) || !key.startsWith(prefix) || key.charCodeAt(prefix.length) !== 95 /* _ */) {
     return false;
   }
-  const split = key.length - KEY_CHECKSUM_LENGTH;
   for (let i = prefix.length + 1; i < key.length; i++) {
-    if (!isBase62(key.charCodeAt(i))) return false;
+    if (base62Digit(key.charCodeAt(i)) < 0) return false;
   }
-  return toBase62(crc32(key.slice(0, split)), KEY_CHECKSUM_LENGTH) === key.slice(split);
+  return true;
 }
 
-function isBase62(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+/** Do the last six characters of a key of the right shape hold the CRC32 of the rest? */
+export function hasValidChecksum(key: string): boolean {
+  const split = key.length - KEY_CHECKSUM_LENGTH;
+  let stated = 0;
+  for (let i = split; i < key.length; i++) stated = stated * 62 + base62Digit(key.charCodeAt(i));
+  return stated === crc32(key, split);
+}
+
+/** The value of a base62 character code, or -1. */
+function base62Digit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 90) return c - 55;
+  if (c >= 97 && c <= 122) return c - 61;
+  return -1;
 }
 
 const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { createKeyAdmin, ID_PATTERN, type KeyAdmin } from './admin.js';
 import { ERROR_TABLE, problemType, type AuthError, type KeyscopeErrorCode } from './errors.js';
 import { readHeader, type HeaderSource } from './headers.js';
-import { DEFAULT_KEY_PREFIX, assertKeyPrefix, hashKey, isWellFormedKey } from './key-format.js';
+import { DEFAULT_KEY_PREFIX, assertKeyPrefix, hashKey, hasKeyShape, hasValidChecksum } from './key-format.js';
 import type { AuthContext, KeyAdminStore, KeyRecord, KeyStore, ProjectDirectory } from './types.js';
 import { UsageRecorder } from './usage.js';
 
@@ -170,6 +170,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const cacheKey = `${ownerId}\n${projectId}`;
     const cached = ownershipCache.get(cacheKey);
     if (cached !== undefined) return cached;
+    // Only well-formed ids reach the directory (or the cache); a malformed one is simply not owned.
+    if (!ID_PATTERN.test(projectId)) return false;
     return deduped<boolean>(
       `project\n${cacheKey}`,
       async () => (await projects.ownsProject(ownerId, projectId)) === true,
@@ -205,11 +207,13 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const raw = readHeader(input.headers, keyHeader);
     if (raw === undefined) return MISSING;
     const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
-    if (!isWellFormedKey(key, prefix)) return refuseKey(input.clientIp);
+    if (!hasKeyShape(key, prefix)) return refuseKey(input.clientIp);
 
     const hash = hashKey(key);
     let record = keyCache.get(hash);
     if (record === undefined) {
+      // Checked only on a miss: a cached key was issued by us, so its checksum is good.
+      if (!hasValidChecksum(key)) return refuseKey(input.clientIp);
       // A throttled client only gets through with a key that is already known good.
       const tooMany = blocked(input.clientIp);
       if (tooMany) return refusal(tooMany);
@@ -219,7 +223,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
         return UNAVAILABLE;
       }
     }
-    if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) {
+    const at = now();
+    if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= at)) {
       return refuseKey(input.clientIp);
     }
 
@@ -232,18 +237,21 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       if (!projectOptional(input)) return REQUIRED;
       projectId = null;
     } else {
-      if (typeof requested !== 'string' || !ID_PATTERN.test(requested)) return FORBIDDEN;
-      let owned: boolean;
-      try {
-        owned = await ownsProject(record.ownerId, requested);
-      } catch {
-        return UNAVAILABLE;
+      if (typeof requested !== 'string') return FORBIDDEN;
+      // Awaited only on a cache miss: a warm request runs without yielding.
+      let owned = ownsProject(record.ownerId, requested);
+      if (typeof owned !== 'boolean') {
+        try {
+          owned = await owned;
+        } catch {
+          return UNAVAILABLE;
+        }
       }
       if (!owned) return FORBIDDEN;
       projectId = requested;
     }
 
-    usage?.record(record.id, now());
+    usage?.record(record.id, at);
     return {
       ok: true,
       auth: { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId },
