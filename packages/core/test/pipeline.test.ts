@@ -73,6 +73,15 @@ describe('the project table', () => {
     for (const error of errors) expect(error).toEqual(errors[0]);
   });
 
+  it('a malformed project id is refused without a directory lookup', async () => {
+    const { ks, store, user } = await setup();
+    await ks.authenticate({ headers: headers(user.key), path: '/validate' });
+    for (const projectId of ['../proj_alpha', 'a b', 'x'.repeat(129), 'proj\u0000']) {
+      expectError(await ks.authenticate({ headers: headers(user.key, projectId), path: '/sites' }), 'project_forbidden');
+    }
+    expect(store.ownsCalls).toBe(0);
+  });
+
   it('two X-Project-ID values are refused even when one is owned', async () => {
     const { ks, user, project } = await setup();
     const two = { 'x-api-key': user.key, 'x-project-id': ['proj_alpha', 'proj_alpha'] };
