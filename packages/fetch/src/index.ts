@@ -1,0 +1,91 @@
+import { toKeyscopeError, type AuthContext, type AuthError, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import type { Context, MiddlewareHandler } from 'hono';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Who is calling, set by the `@keyscope/fetch` Hono middleware. */
+    auth: AuthContext;
+  }
+}
+
+/** Options of {@link authenticateRequest}. */
+export interface AuthenticateRequestOptions {
+  /** Whether a user-level key needs `X-Project-ID` here; wins over `path`. */
+  project?: ProjectRequirement;
+  /** The path your router matched on. Default: `new URL(request.url).pathname`. */
+  path?: string;
+  /** The client address, for the core's failed-attempt throttle. */
+  clientIp?: string;
+}
+
+/** Outcome of {@link authenticateRequest}: the caller, or the refusal ready to return. */
+export type RequestAuthResult = { ok: true; auth: AuthContext } | { ok: false; response: Response };
+
+/**
+ * Authenticate a Fetch-API `Request` (Next.js, Bun, Deno, Workers, ...).
+ *
+ * @example const r = await authenticateRequest(ks, request); if (!r.ok) return r.response
+ */
+export async function authenticateRequest(ks: Keyscope, request: Request, options: AuthenticateRequestOptions = {}): Promise<RequestAuthResult> {
+  const path = options.path ?? new URL(request.url).pathname;
+  const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: options.project, clientIp: options.clientIp });
+  return result.ok ? { ok: true, auth: result.auth } : { ok: false, response: toResponse(result.error) };
+}
+
+/** Options of the Hono middleware {@link keyscope}. */
+export interface KeyscopeHonoOptions {
+  /**
+   * Whether a user-level key needs `X-Project-ID` here. Default: the core decides from
+   * `c.req.path` (the path Hono routes on), relative to the sub-app's base path.
+   */
+  project?: ProjectRequirement;
+  /**
+   * `'respond'` (default) returns the problem+json response; `'throw'` throws a
+   * `KeyscopeError` (`status`, `headers`, `body`) for your `app.onError`.
+   */
+  onError?: 'respond' | 'throw';
+}
+
+/**
+ * Hono middleware: authenticates the request and sets `c.get('auth')`, or refuses it.
+ *
+ * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (c) => c.json(c.get('auth')))
+ */
+export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): MiddlewareHandler {
+  const { project, onError = 'respond' } = checkOptions(ks, options);
+  return async function keyscopeMiddleware(c, next) {
+    const result = await ks.authenticate({ headers: c.req.raw.headers, method: c.req.method, path: baseRelativePath(c), project });
+    if (result.ok) {
+      c.set('auth', result.auth);
+      return next();
+    }
+    if (onError === 'throw') throw toKeyscopeError(result.error);
+    return toResponse(result.error);
+  };
+}
+
+function toResponse(error: AuthError): Response {
+  return new Response(JSON.stringify(error.body), { status: error.status, headers: error.headers });
+}
+
+/** `c.req.path` without the base path of the (sub-)app this middleware was added to. */
+function baseRelativePath(c: Context): string {
+  // `matchedRoutes` is marked deprecated in favour of `hono/route`, a runtime import we avoid.
+  const base = c.req.matchedRoutes[c.req.routeIndex]?.basePath ?? '/';
+  const path = c.req.path;
+  if (base === '/' || base === '' || !path.startsWith(base)) return path;
+  const rest = path.slice(base.length);
+  return rest === '' ? '/' : rest.startsWith('/') ? rest : path;
+}
+
+function checkOptions(ks: Keyscope, options: KeyscopeHonoOptions): KeyscopeHonoOptions {
+  if (typeof ks?.authenticate !== 'function') throw new TypeError('keyscope(ks): ks must come from createKeyscope()');
+  if (options === null || typeof options !== 'object') throw new TypeError('keyscope(ks, options): options must be an object');
+  if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
+    throw new TypeError(`options.project must be 'optional' or 'required', got ${JSON.stringify(options.project)}`);
+  }
+  if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'throw') {
+    throw new TypeError(`options.onError must be 'respond' or 'throw', got ${JSON.stringify(options.onError)}`);
+  }
+  return options;
+}
