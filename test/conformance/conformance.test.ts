@@ -1,0 +1,77 @@
+/**
+ * One table (cases.ts), run unchanged over real HTTP against the same API built with every
+ * adapter (apps.ts), once answering refusals itself and once handing them to the framework.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADAPTERS, HANDLED_BY, PROJECT_SCOPED, type Mode, type RunningApp } from './apps.js';
+import { CASES, type Case } from './cases.js';
+import { createFixture, type Fixture } from './fixture.js';
+import { send, type RawResponse } from './http.js';
+
+const fixture: Fixture = await createFixture();
+const MODES: readonly Mode[] = ['respond', 'delegate'];
+const combos = ADAPTERS.flatMap((adapter) => MODES.map((mode) => ({ adapter, mode, title: `${adapter.name} (onError: ${mode === 'respond' ? 'respond' : adapter.delegate})` })));
+// Headers that differ per response for reasons that have nothing to do with authentication.
+const VOLATILE = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);
+
+function request(app: RunningApp, c: Case): Promise<RawResponse> {
+  const headers = c.headers.map(([name, value]) => [name, typeof value === 'string' ? value : fixture.keys[value.key]] as const);
+  return send(app.port, c.method ?? 'GET', c.path, headers);
+}
+
+describe.each(combos)('$title', ({ adapter, mode }) => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await adapter.start(fixture.keyscope(), mode);
+  });
+  afterAll(() => app?.close());
+
+  it.each(CASES)('$name: $path', async (c) => {
+    const res = await request(app, c);
+    const body = res.json as { route?: string; auth?: Record<string, unknown> | null; code?: string; handledBy?: string } | undefined;
+    const statuses = typeof c.expect.status === 'number' ? [c.expect.status] : c.expect.status;
+    expect(statuses, `status ${res.status}, body ${res.text.slice(0, 200)}`).toContain(res.status);
+
+    // The one bug this whole suite exists for: a project-scoped handler running without a project.
+    if (body?.route !== undefined && PROJECT_SCOPED.has(body.route)) expect(body.auth?.projectId ?? null).not.toBeNull();
+
+    if (res.status === 200) {
+      expect(c.expect.route, `a handler ran (${body?.route}) where none may`).toBeDefined();
+      expect(body?.route).toBe(c.expect.route);
+      if (c.expect.auth === null) expect(body?.auth).toBeNull();
+      else if (c.expect.auth) expect(body?.auth).toMatchObject(c.expect.auth);
+    }
+
+    if (res.status === 401 || res.status === 403) {
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json\b/);
+      expect(res.headers['cache-control']).toBe('no-store');
+      if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^ApiKey realm="api", header="X-API-Key"$/);
+      else expect(res.headers['www-authenticate']).toBeUndefined();
+      if (c.method !== 'HEAD') {
+        expect(body?.route, 'no handler may run on a refusal').toBeUndefined();
+        expect(body).toMatchObject({ status: res.status, type: `urn:keyscope:error:${body?.code}`, title: expect.any(String), detail: expect.any(String) });
+        if (c.expect.code) expect(body?.code).toBe(c.expect.code);
+        // respond: the adapter's own answer, exactly; delegate: the app's error handler wrote it.
+        if (mode === 'respond') expect(Object.keys(body ?? {}).sort()).toEqual(['code', 'detail', 'status', 'title', 'type']);
+        else expect(body?.handledBy).toBe(HANDLED_BY);
+      }
+    }
+
+    // No key material anywhere in the answer.
+    const answer = res.text + JSON.stringify(res.headers);
+    for (const secret of Object.values(fixture.keys)) expect(answer.includes(secret)).toBe(false);
+  });
+
+  const groups = [...new Set(CASES.flatMap((c) => (c.identical ? [c.identical] : [])))];
+  it.each(groups)('refusals tagged "%s" are indistinguishable', async (tag) => {
+    const members = CASES.filter((c) => c.identical === tag);
+    expect(members.length).toBeGreaterThan(1);
+    const answers = [];
+    for (const c of members) {
+      const res = await request(app, c);
+      const headers = Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VOLATILE.has(name)));
+      answers.push({ status: res.status, headers, text: res.text });
+    }
+    for (const other of answers.slice(1)) expect(other).toEqual(answers[0]);
+  });
+});
