@@ -1,0 +1,109 @@
+import type { AuthContext, Keyscope, ProjectDirectory } from '@keyscope/core';
+import type { MonitoringData } from './data.js';
+
+/**
+ * One HTTP answer, written byte for byte by every server. The four frameworks share these
+ * handlers and only translate, so status, headers and body are the same whichever runs.
+ */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = 'application/problem+json';
+
+function json(status: number, value: unknown): Reply {
+  // Answers depend on the key that asked: no shared cache may keep them.
+  return { status, headers: { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' }, body: JSON.stringify(value) };
+}
+
+function problem(status: number, title: string, detail: string): Reply {
+  const body = { type: 'about:blank', title, status, detail };
+  return { status, headers: { 'Content-Type': PROBLEM_TYPE, 'Cache-Control': 'no-store' }, body: JSON.stringify(body) };
+}
+
+/** JSON 404 for a path no route matches. */
+export const NOT_FOUND: Reply = problem(404, 'Not Found', 'No route matches this method and path.');
+/** JSON 500 for an unexpected failure; the cause stays in the server log. */
+export const INTERNAL_ERROR: Reply = problem(500, 'Internal Server Error', 'Something went wrong; retry later.');
+const NO_SUCH_SITE = problem(404, 'Not Found', 'No such site in this project.');
+
+/** The project a project-scoped handler acts on. keyscope guarantees it; a missing one is a wiring bug. */
+function projectOf(auth: AuthContext | null | undefined): string {
+  if (!auth?.projectId) throw new Error('a project-scoped route was reached without a project: check the route options');
+  return auth.projectId;
+}
+
+function keyOf(auth: AuthContext | null | undefined): AuthContext {
+  if (!auth) throw new Error('an authenticated route was reached without auth: check the route options');
+  return auth;
+}
+
+export interface ApiDeps {
+  keyscope: Keyscope;
+  /** Where projects live (the keyscope store). */
+  projects: ProjectDirectory;
+  data: MonitoringData;
+  /** Test-only: how long `GET /test/slow` waits. 0 means the route does not exist. */
+  testDelayMs?: number;
+}
+
+/** The monitoring API's handlers: `auth` in, {@link Reply} out. No framework in sight. */
+export function createApi({ keyscope, projects, data, testDelayMs = 0 }: ApiDeps) {
+  function validate(auth: AuthContext | null | undefined): Reply {
+    const { keyId, keyName, level, projectId, ownerId } = keyOf(auth);
+    return json(200, { valid: true, key: { id: keyId, name: keyName, level, projectId }, ownerId });
+  }
+
+  return {
+    health(): Reply {
+      return json(200, { status: 'ok' });
+    },
+
+    validate,
+
+    /** A user key sees all its owner's projects; a project key (or a named X-Project-ID) sees one. */
+    async projects(auth: AuthContext | null | undefined): Promise<Reply> {
+      const { ownerId, projectId } = keyOf(auth);
+      const owned = await projects.listProjects(ownerId);
+      const visible = owned.filter((p) => projectId === null || p.id === projectId).sort((a, b) => a.id.localeCompare(b.id));
+      return json(200, { projects: visible.map(({ id, name }) => ({ id, name })) });
+    },
+
+    sites(auth: AuthContext | null | undefined): Reply {
+      const projectId = projectOf(auth);
+      return json(200, { projectId, sites: data.sites(projectId).map(({ id, name, url }) => ({ id, name, url })) });
+    },
+
+    siteSummary(auth: AuthContext | null | undefined, siteId: string): Reply {
+      const projectId = projectOf(auth);
+      const site = data.site(projectId, siteId);
+      if (!site) return NO_SUCH_SITE;
+      return json(200, { projectId, site: { id: site.id, name: site.name, url: site.url }, summary: data.summary(site.id) });
+    },
+
+    monitoring(auth: AuthContext | null | undefined): Reply {
+      const projectId = projectOf(auth);
+      const sites = data.sites(projectId).map((site) => ({ id: site.id, name: site.name, ...data.summary(site.id) }));
+      return json(200, { projectId, sites, recentChecks: data.recentChecks(projectId) });
+    },
+
+    /** The calling key's own usage, this request included. */
+    async usage(auth: AuthContext | null | undefined): Promise<Reply> {
+      const projectId = projectOf(auth);
+      const { keyId, lastUsedAt, days } = await keyscope.keys.usage(keyOf(auth).keyId);
+      return json(200, { projectId, keyId, lastUsedAt: lastUsedAt?.toISOString() ?? null, days });
+    },
+
+    /** Test-only (exists when KEYSCOPE_EXAMPLE_TEST_DELAY_MS is set): `/validate`, answered late. */
+    slowRouteEnabled: testDelayMs > 0,
+    async slow(auth: AuthContext | null | undefined): Promise<Reply> {
+      await new Promise((resolve) => setTimeout(resolve, testDelayMs));
+      return validate(auth);
+    },
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;

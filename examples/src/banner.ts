@@ -1,0 +1,85 @@
+import path from 'node:path';
+import type { DemoKeys } from './seed.js';
+
+/** A host to put in a URL: wildcard addresses are reached on loopback, IPv6 goes in brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function shellPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  const shown = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+  return /^[\w./-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One curl example: the status it gets, why, and the command. */
+interface Example {
+  status: number;
+  why: string;
+  path: string;
+  key?: string;
+  project?: string;
+}
+
+/**
+ * What the first start prints: both demo keys, once, and curl lines that show each answer.
+ * Every example is a `# <status>: <why>` line followed by its `curl` line.
+ */
+export function seededBanner(keys: DemoKeys, base: string): string {
+  const { userKey: user, projectKey: project } = keys;
+  const examples: Example[] = [
+    { status: 200, why: 'any valid key may call /validate without X-Project-ID', path: '/validate', key: user },
+    { status: 200, why: "a user key lists every project of demo-user", path: '/projects', key: user },
+    { status: 200, why: 'a project key lists its one project', path: '/projects', key: project },
+    { status: 403, why: 'a user key must name the project (project_required)', path: '/sites', key: user },
+    { status: 200, why: 'a user key with a project of its owner', path: '/sites', key: user, project: 'proj_alpha' },
+    { status: 403, why: 'proj_gamma belongs to other-user (project_forbidden)', path: '/sites', key: user, project: 'proj_gamma' },
+    { status: 200, why: 'a project key needs no X-Project-ID', path: '/sites', key: project },
+    { status: 200, why: 'a project key naming its own project', path: '/sites', key: project, project: 'proj_alpha' },
+    { status: 403, why: 'a project key naming another project (project_forbidden)', path: '/sites', key: project, project: 'proj_beta' },
+    { status: 401, why: 'no key (missing_api_key)', path: '/validate' },
+    { status: 401, why: 'a wrong key (invalid_api_key)', path: '/validate', key: 'ks_not-a-real-key' },
+  ];
+  const lines = examples.flatMap((e) => [`  # ${e.status}: ${e.why}`, `  ${curl(base, e)}`, '']);
+  return [
+    '',
+    'Seeded demo data: demo-user owns proj_alpha and proj_beta, other-user owns proj_gamma.',
+    'Two keys for demo-user. They are shown this once and cannot be recovered; copy them now:',
+    '',
+    `  user-level key (every project of demo-user):  ${user}`,
+    `  project-level key (proj_alpha only):          ${project}`,
+    '',
+    'Try them:',
+    '',
+    ...lines,
+  ].join('\n');
+}
+
+function curl(base: string, e: Example): string {
+  const parts = ['curl', '-i'];
+  if (e.key !== undefined) parts.push('-H', `'X-API-Key: ${e.key}'`);
+  if (e.project !== undefined) parts.push('-H', `'X-Project-ID: ${e.project}'`);
+  parts.push(`${base}${e.path}`);
+  return parts.join(' ');
+}
+
+/** What later starts print: the keys are in the file (hashed), so say how to make another. */
+export function reuseBanner(db: string, seeded: boolean): string {
+  const dbArg = shellPath(db);
+  return [
+    '',
+    `Using the existing database ${dbArg}${seeded ? ' (its demo keys were printed on its first start only)' : ''}.`,
+    'Make a key with the CLI (build the packages once first with `pnpm build`):',
+    '',
+    ...(seeded ? [] : [`  pnpm keyscope projects add --db ${dbArg} --owner demo-user --name Alpha --id proj_alpha`]),
+    `  pnpm keyscope keys create --db ${dbArg} --owner demo-user --name my-key --level user`,
+    `  pnpm keyscope keys create --db ${dbArg} --owner demo-user --name my-alpha-key --level project --project proj_alpha`,
+    '',
+  ].join('\n');
+}
+
+export function baseUrl(host: string, port: number): string {
+  return `http://${urlHost(host)}:${port}`;
+}

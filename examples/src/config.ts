@@ -1,0 +1,45 @@
+import path from 'node:path';
+
+export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+/** How the example server runs, read once from the environment. */
+export interface Config {
+  framework: Framework;
+  port: number;
+  host: string;
+  /** SQLite file holding keyscope's tables and the monitoring data. */
+  db: string;
+  seed: boolean;
+  /** Failed key attempts allowed per client address per minute before 429. */
+  maxFailures: number;
+  /** Test-only: how long `GET /test/slow` waits; 0 (the default) means that route does not exist. */
+  testDelayMs: number;
+}
+
+/** Parse the environment; a bad value throws with the variable's name, before anything starts. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const framework = (env.FRAMEWORK || 'fastify').toLowerCase();
+  if (!(FRAMEWORKS as readonly string[]).includes(framework)) {
+    throw new TypeError(`FRAMEWORK must be one of ${FRAMEWORKS.join(', ')}, got ${JSON.stringify(env.FRAMEWORK)}`);
+  }
+  const port = wholeNumber(env, 'PORT', 3000, 0);
+  if (port > 65535) throw new RangeError(`PORT must be 0-65535, got ${JSON.stringify(env.PORT)}`);
+  const maxFailures = wholeNumber(env, 'KEYSCOPE_THROTTLE_MAX_FAILURES', 10, 1);
+  const testDelayMs = wholeNumber(env, 'KEYSCOPE_EXAMPLE_TEST_DELAY_MS', 0, 0);
+  return {
+    framework: framework as Framework,
+    port,
+    host: env.HOST || '127.0.0.1',
+    db: path.resolve(env.KEYSCOPE_DB || path.join('.keyscope', 'example.db')),
+    seed: (env.KEYSCOPE_SEED || 'on').toLowerCase() !== 'off',
+    maxFailures,
+    testDelayMs,
+  };
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const value = Number(env[name] || fallback);
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(env[name])}`);
+  return value;
+}

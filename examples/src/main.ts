@@ -1,0 +1,69 @@
+/**
+ * `pnpm start`: the example monitoring API on the framework named by FRAMEWORK, over one SQLite
+ * file (keyscope's tables and the monitoring data side by side). See examples/README.md.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createKeyscope } from '@keyscope/core';
+import { SqliteStore } from '@keyscope/sqlite';
+import { createApi } from './api.js';
+import { baseUrl, reuseBanner, seededBanner } from './banner.js';
+import { loadConfig } from './config.js';
+import { MonitoringData } from './data.js';
+import { seedDemo, type DemoKeys } from './seed.js';
+import type { StartServer } from './servers/types.js';
+
+const config = loadConfig();
+mkdirSync(path.dirname(config.db), { recursive: true });
+
+const store = new SqliteStore({ filename: config.db });
+const data = new MonitoringData(config.db);
+const ks = createKeyscope({
+  store,
+  // On in the examples (off by default in core): a client guessing keys gets 429 for a minute.
+  throttle: { maxFailures: config.maxFailures, windowMs: 60_000 },
+});
+
+let demoKeys: DemoKeys | undefined;
+if (config.seed && !data.isSeeded()) demoKeys = await seedDemo({ keyscope: ks, store, data });
+
+const servers: Record<typeof config.framework, () => Promise<{ start: StartServer }>> = {
+  express: () => import('./servers/express.js'),
+  koa: () => import('./servers/koa.js'),
+  fastify: () => import('./servers/fastify.js'),
+  hono: () => import('./servers/hono.js'),
+};
+const { start } = await servers[config.framework]();
+const api = createApi({ keyscope: ks, projects: store, data, testDelayMs: config.testDelayMs });
+const server = await start({ keyscope: ks, api }, { port: config.port, host: config.host });
+const base = baseUrl(config.host, server.port);
+
+if (demoKeys) console.log(seededBanner(demoKeys, base));
+else console.log(reuseBanner(config.db, data.isSeeded()));
+console.log(`keyscope example API (${config.framework}) listening on ${base}`);
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: finishing in-flight requests, then stopping`);
+  let code = 0;
+  try {
+    await server.close();
+  } catch (error) {
+    console.error('closing the server failed:', error);
+    code = 1;
+  }
+  try {
+    await ks.close(); // writes the usage still pending
+  } catch (error) {
+    console.error('writing pending usage failed:', error);
+    code = 1;
+  }
+  store.close();
+  data.close();
+  console.log('stopped');
+  process.exit(code);
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

@@ -1,0 +1,42 @@
+import { keyscope } from '@keyscope/fastify';
+import Fastify, { type FastifyReply } from 'fastify';
+import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
+import type { StartServer } from './types.js';
+
+function send(reply: FastifyReply, answer: Reply): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
+  const app = Fastify();
+
+  // keyscope runs in onRequest for every route in this plugin; each route's config says whether
+  // a user-level key needs X-Project-ID there, or (`false`) that the route is public. Keeping it
+  // encapsulated leaves the 404 handler outside, as unmatched paths are in the other servers.
+  await app.register(async (routes) => {
+    await routes.register(keyscope, { keyscope: ks });
+    const projectOptional = { config: { keyscope: { project: 'optional' as const } } };
+    const projectRequired = { config: { keyscope: { project: 'required' as const } } };
+
+    routes.get('/health', { config: { keyscope: false } }, (_req, reply) => send(reply, api.health()));
+    routes.get('/validate', projectOptional, (req, reply) => send(reply, api.validate(req.auth)));
+    routes.get('/projects', projectOptional, async (req, reply) => send(reply, await api.projects(req.auth)));
+    routes.get('/sites', projectRequired, (req, reply) => send(reply, api.sites(req.auth)));
+    routes.get<{ Params: { siteId: string } }>('/sites/:siteId/summary', projectRequired, (req, reply) =>
+      send(reply, api.siteSummary(req.auth, req.params.siteId)),
+    );
+    routes.get('/monitoring', projectRequired, (req, reply) => send(reply, api.monitoring(req.auth)));
+    routes.get('/usage', projectRequired, async (req, reply) => send(reply, await api.usage(req.auth)));
+    if (api.slowRouteEnabled) routes.get('/test/slow', projectOptional, async (req, reply) => send(reply, await api.slow(req.auth)));
+  });
+
+  app.setNotFoundHandler((_req, reply) => send(reply, NOT_FOUND));
+  app.setErrorHandler((error, _req, reply) => {
+    console.error('request failed:', error);
+    return send(reply, INTERNAL_ERROR);
+  });
+
+  await app.listen({ port, host });
+  const address = app.server.address();
+  return { port: typeof address === 'object' && address ? address.port : port, close: () => app.close() };
+};
