@@ -1,0 +1,95 @@
+import { isWellFormedKey } from '@keyscope/core';
+import type { KeyInfo, KeyUsage, Project } from '@keyscope/core';
+
+/** The `--json` shape of a key in `keys create` / `keys rotate`. */
+export interface KeyJson {
+  id: string;
+  name: string;
+  ownerId: string;
+  level: 'user' | 'project';
+  projectId: string | null;
+  start: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+/** The `--json` shape of a key in `keys list`, `keys revoke`: never the plaintext, never the hash. */
+export interface ListedKeyJson extends KeyJson {
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  status: 'active' | 'revoked' | 'expired';
+}
+
+const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
+
+export function keyJson(record: KeyInfo): KeyJson {
+  return {
+    id: record.id,
+    name: record.name,
+    ownerId: record.ownerId,
+    level: record.level,
+    projectId: record.projectId,
+    start: record.start,
+    createdAt: record.createdAt.toISOString(),
+    expiresAt: iso(record.expiresAt),
+  };
+}
+
+export function listedKeyJson(record: KeyInfo, now: number): ListedKeyJson {
+  return { ...keyJson(record), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt), status: status(record, now) };
+}
+
+export function usageJson(usage: KeyUsage) {
+  return {
+    keyId: usage.keyId,
+    lastUsedAt: iso(usage.lastUsedAt),
+    total: usage.days.reduce((sum, d) => sum + d.count, 0),
+    days: usage.days.map((d) => ({ day: d.day, count: d.count })),
+  };
+}
+
+export function status(record: KeyInfo, now: number): ListedKeyJson['status'] {
+  if (record.revokedAt !== null) return 'revoked';
+  if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return 'expired';
+  return 'active';
+}
+
+/** A date for people: ISO 8601 to the second, or a dash. */
+export function when(date: Date | null, none = '-'): string {
+  return date === null ? none : date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Left-aligned columns under an upper-case header. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function keysTable(records: readonly KeyInfo[], now: number): string {
+  return table(
+    ['ID', 'NAME', 'LEVEL', 'PROJECT', 'START', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
+    records.map((r) => [r.id, r.name, r.level, r.projectId ?? '-', `${r.start}…`, status(r, now), when(r.createdAt), when(r.expiresAt), when(r.lastUsedAt, 'never')]),
+  );
+}
+
+export function projectsTable(projects: readonly Project[]): string {
+  return table(['ID', 'NAME'], projects.map((p) => [p.id, p.name]));
+}
+
+const KEY_LIKE = /[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{36}/g;
+
+/**
+ * Hide anything that is a well-formed key. Messages on stderr can echo what the user typed
+ * (a key pasted where an id belongs); logs must never carry one.
+ */
+export function redact(text: string): string {
+  return text.replace(KEY_LIKE, (match) => {
+    // The prefix may follow other word characters: try each possible start.
+    const cut = match.indexOf('_');
+    for (let from = 0; from < cut; from++) {
+      if (isWellFormedKey(match.slice(from), match.slice(from, cut))) return `${match.slice(0, from)}[redacted key]`;
+    }
+    return match;
+  });
+}
