@@ -1,0 +1,27 @@
+import type { AuthContext } from '@keyscope/core';
+import { keyscope } from '@keyscope/fastify';
+import Fastify, { type FastifyContextConfig, type FastifyRequest } from 'fastify';
+import { expectTypeOf, test } from 'vitest';
+
+test('request.auth is AuthContext | null', () => {
+  expectTypeOf<FastifyRequest['auth']>().toEqualTypeOf<AuthContext | null>();
+  Fastify().get('/sites', (request) => {
+    expectTypeOf(request.auth).toEqualTypeOf<AuthContext | null>();
+  });
+});
+
+test('route config keyscope is { project } or false', () => {
+  expectTypeOf<FastifyContextConfig['keyscope']>().toEqualTypeOf<{ project?: 'optional' | 'required' } | false | undefined>();
+  const app = Fastify();
+  app.get('/health', { config: { keyscope: false } }, () => 'ok');
+  app.get('/validate', { config: { keyscope: { project: 'optional' } } }, () => 'ok');
+  // @ts-expect-error: project is 'optional' | 'required'
+  app.get('/x', { config: { keyscope: { project: 'maybe' } } }, () => 'ok');
+});
+
+test('register checks the plugin options', () => {
+  const app = Fastify();
+  void app.register(keyscope, { keyscope: null as never, onError: 'throw' });
+  // @ts-expect-error: the authenticator is required
+  void app.register(keyscope, { onError: 'respond' });
+});

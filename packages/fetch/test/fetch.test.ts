@@ -1,0 +1,88 @@
+import { createKeyscope, MemoryStore } from '@keyscope/core';
+import { authenticateRequest, keyscope, type KeyscopeHonoOptions } from '@keyscope/fetch';
+import { Hono } from 'hono';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const store = new MemoryStore();
+store.addProject({ id: 'proj_a', ownerId: 'usr_1', name: 'Alpha' });
+const ks = createKeyscope({ store, usage: false });
+let userKey = '';
+beforeAll(async () => {
+  userKey = (await ks.keys.create({ ownerId: 'usr_1', name: 'user key', level: 'user' })).key;
+});
+
+describe('authenticateRequest', () => {
+  it('returns the caller, or a ready Response', async () => {
+    const ok = await authenticateRequest(ks, new Request('http://api.test/validate', { headers: { 'X-API-Key': userKey } }));
+    expect(ok).toEqual({ ok: true, auth: expect.objectContaining({ ownerId: 'usr_1', projectId: null }) });
+    const refused = await authenticateRequest(ks, new Request('http://api.test/validate'));
+    if (refused.ok) throw new Error('expected a refusal');
+    expect(refused.response.status).toBe(401);
+    expect(refused.response.headers.get('content-type')).toBe('application/problem+json');
+    expect(refused.response.headers.get('www-authenticate')).toContain('ApiKey');
+    expect(await refused.response.json()).toMatchObject({ code: 'missing_api_key', status: 401 });
+  });
+
+  it('decides on the normalised path the Request carries, or on options.path / options.project', async () => {
+    const headers = { 'X-API-Key': userKey };
+    // WHATWG URL parsing already turned this into /sites: the decision is made on /sites.
+    const dotted = await authenticateRequest(ks, new Request('http://api.test/validate/%2e%2e/sites', { headers }));
+    expect(dotted.ok).toBe(false);
+    expect((await authenticateRequest(ks, new Request('http://api.test/anything', { headers }), { path: '/validate' })).ok).toBe(true);
+    expect((await authenticateRequest(ks, new Request('http://api.test/validate', { headers }), { project: 'required' })).ok).toBe(false);
+  });
+});
+
+describe('Hono middleware', () => {
+  it('per-route options win over the path list', async () => {
+    const app = new Hono();
+    app.get('/custom', keyscope(ks, { project: 'optional' }), (c) => c.json(c.get('auth')));
+    app.get('/validate', keyscope(ks, { project: 'required' }), (c) => c.json(c.get('auth')));
+    const optional = await app.request('/custom', { headers: { 'X-API-Key': userKey } });
+    expect(optional.status).toBe(200);
+    expect(await optional.json()).toMatchObject({ ownerId: 'usr_1', projectId: null });
+    const required = await app.request('/validate', { headers: { 'X-API-Key': userKey } });
+    expect(required.status).toBe(403);
+  });
+
+  it('matches the path relative to basePath()', async () => {
+    const app = new Hono().basePath('/api');
+    app.use(keyscope(ks));
+    app.get('/validate', (c) => c.json(c.get('auth')));
+    app.get('/sites', (c) => c.json(c.get('auth')));
+    expect((await app.request('/api/validate', { headers: { 'X-API-Key': userKey } })).status).toBe(200);
+    expect((await app.request('/api/sites', { headers: { 'X-API-Key': userKey } })).status).toBe(403);
+  });
+
+  it("onError: 'throw' hands the KeyscopeError to app.onError with status and headers", async () => {
+    const app = new Hono();
+    app.use(keyscope(ks, { onError: 'throw' }));
+    app.get('/sites', (c) => c.text('reached'));
+    app.onError((err, c) => {
+      const e = err as Error & { code?: string; status?: number; headers?: Record<string, string> };
+      return c.json({ handled: e.code }, { status: e.status as 401, headers: e.headers });
+    });
+    const res = await app.request('/sites');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('ApiKey');
+    expect(await res.json()).toEqual({ handled: 'missing_api_key' });
+  });
+
+  it('rejects bad options at setup with a TypeError naming the option', () => {
+    expect(() => keyscope(ks, { onError: 'next' } as unknown as KeyscopeHonoOptions)).toThrow(/options\.onError/);
+    expect(() => keyscope(ks, { project: 'sometimes' } as unknown as KeyscopeHonoOptions)).toThrow(TypeError);
+    expect(() => keyscope(undefined as never)).toThrow(/createKeyscope/);
+  });
+
+  it('does not mutate the options passed in', async () => {
+    const options = Object.freeze({ project: 'optional', onError: 'respond' } as const);
+    const before = structuredClone(options);
+    const app = new Hono();
+    app.get('/x', keyscope(ks, options), (c) => c.json(c.get('auth')));
+    expect((await app.request('/x', { headers: { 'X-API-Key': userKey } })).status).toBe(200);
+    const request = Object.freeze({ project: 'optional', path: '/x' } as const);
+    await authenticateRequest(ks, new Request('http://api.test/x', { headers: { 'X-API-Key': userKey } }), request);
+    expect(options).toEqual(before);
+    expect(request).toEqual({ project: 'optional', path: '/x' });
+  });
+});
