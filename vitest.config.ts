@@ -18,9 +18,12 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
-    // Type tests (`*.test-d.ts`, expectTypeOf) run with every `vitest run`; tsc resolves
-    // `@keyscope/*` through the built packages, which `pnpm test` builds first.
-    typecheck: { enabled: true, include: ['packages/*/test/**/*.test-d.ts', 'test/**/*.test-d.ts'] },
+    // Type tests (`*.test-d.ts`, expectTypeOf) run with every `vitest run`, against the sources.
+    typecheck: {
+      enabled: true,
+      include: ['packages/*/test/**/*.test-d.ts', 'test/**/*.test-d.ts'],
+      tsconfig: 'test/types/tsconfig.json',
+    },
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },

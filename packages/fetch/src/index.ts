@@ -44,6 +44,8 @@ export interface KeyscopeHonoOptions {
    * `KeyscopeError` (`status`, `headers`, `body`) for your `app.onError`.
    */
   onError?: 'respond' | 'throw';
+  /** The client address, for the core's failed-attempt throttle, e.g. `(c) => getConnInfo(c).remote.address`. */
+  clientIp?: (c: Context) => string | undefined;
 }
 
 /**
@@ -52,9 +54,10 @@ export interface KeyscopeHonoOptions {
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (c) => c.json(c.get('auth')))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): MiddlewareHandler {
-  const { project, onError = 'respond' } = checkOptions(ks, options);
+  const { project, onError = 'respond', clientIp } = checkOptions(ks, options);
   return async function keyscopeMiddleware(c, next) {
-    const result = await ks.authenticate({ headers: c.req.raw.headers, method: c.req.method, path: baseRelativePath(c), project });
+    const input = { headers: c.req.raw.headers, method: c.req.method, path: baseRelativePath(c), project, clientIp: clientIp?.(c) };
+    const result = await ks.authenticate(input);
     if (result.ok) {
       c.set('auth', result.auth);
       return next();
@@ -87,5 +90,6 @@ function checkOptions(ks: Keyscope, options: KeyscopeHonoOptions): KeyscopeHonoO
   if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'throw') {
     throw new TypeError(`options.onError must be 'respond' or 'throw', got ${JSON.stringify(options.onError)}`);
   }
+  if (options.clientIp !== undefined && typeof options.clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
   return options;
 }

@@ -86,3 +86,18 @@ describe('Hono middleware', () => {
     expect(request).toEqual({ project: 'optional', path: '/x' });
   });
 });
+
+describe('Hono middleware clientIp', () => {
+  it("feeds the core's failed-attempt throttle", async () => {
+    const throttled = createKeyscope({ store, usage: false, throttle: { maxFailures: 2, windowMs: 60_000 } });
+    const app = new Hono();
+    app.use(keyscope(throttled, { clientIp: (c) => c.req.header('x-test-client') }));
+    app.get('/validate', (c) => c.json(c.get('auth')));
+    const from = (client: string) => app.request('/validate', { headers: { 'X-API-Key': 'ks_wrong', 'x-test-client': client } });
+    expect((await from('a')).status).toBe(401);
+    expect((await from('a')).status).toBe(401);
+    expect((await from('a')).status).toBe(429);
+    expect((await from('b')).status).toBe(401);
+    expect(() => keyscope(ks, { clientIp: 'a' } as unknown as KeyscopeHonoOptions)).toThrow(/options\.clientIp/);
+  });
+});
