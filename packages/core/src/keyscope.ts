@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { createKeyAdmin, ID_PATTERN, type KeyAdmin } from './admin.js';
 import { ERROR_TABLE, problemType, type AuthError, type KeyscopeErrorCode } from './errors.js';
 import { readHeader, type HeaderSource } from './headers.js';
-import { DEFAULT_KEY_PREFIX, assertKeyPrefix, hashKey, hasKeyShape, hasValidChecksum } from './key-format.js';
+import { DEFAULT_KEY_PREFIX, assertKeyPrefix, hashKey, hasKeyShape, hasValidChecksum, keyLength as lengthOfKey } from './key-format.js';
 import type { AuthContext, KeyAdminStore, KeyRecord, KeyStore, ProjectDirectory } from './types.js';
 import { UsageRecorder } from './usage.js';
 
@@ -90,6 +90,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
   const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
   assertKeyPrefix(prefix, 'options.keyPrefix');
+  const keyLength = lengthOfKey(prefix);
   const displayHeader = headerName(options.header ?? 'X-API-Key', 'options.header');
   const displayProjectHeader = headerName(options.projectHeader ?? 'X-Project-ID', 'options.projectHeader');
   const keyHeader = displayHeader.toLowerCase();
@@ -207,13 +208,14 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const raw = readHeader(input.headers, keyHeader);
     if (raw === undefined) return MISSING;
     const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
-    if (!hasKeyShape(key, prefix)) return refuseKey(input.clientIp);
+    if (key.length !== keyLength) return refuseKey(input.clientIp);
 
     const hash = hashKey(key);
     let record = keyCache.get(hash);
     if (record === undefined) {
-      // Checked only on a miss: a cached key was issued by us, so its checksum is good.
-      if (!hasValidChecksum(key)) return refuseKey(input.clientIp);
+      // Shape and checksum are checked only on a miss: whatever is cached passed them, and a
+      // different string with the same SHA-256 is not a thing that happens.
+      if (!hasKeyShape(key, prefix) || !hasValidChecksum(key)) return refuseKey(input.clientIp);
       // A throttled client only gets through with a key that is already known good.
       const tooMany = blocked(input.clientIp);
       if (tooMany) return refusal(tooMany);
