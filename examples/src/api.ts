@@ -14,15 +14,17 @@ export interface Reply {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json';
 
-function json(status: number, value: unknown): Reply {
-  // Answers depend on the key that asked: no shared cache may keep them.
-  return { status, headers: { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' }, body: JSON.stringify(value) };
+function reply(status: number, type: string, value: unknown): Reply {
+  const body = JSON.stringify(value);
+  // Answers depend on the key that asked: no shared cache may keep them. Content-Length is
+  // set here so that HEAD gets the same headers as GET whichever framework writes it.
+  const headers = { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
+  return { status, headers, body };
 }
 
-function problem(status: number, title: string, detail: string): Reply {
-  const body = { type: 'about:blank', title, status, detail };
-  return { status, headers: { 'Content-Type': PROBLEM_TYPE, 'Cache-Control': 'no-store' }, body: JSON.stringify(body) };
-}
+const json = (status: number, value: unknown): Reply => reply(status, JSON_TYPE, value);
+const problem = (status: number, title: string, detail: string): Reply =>
+  reply(status, PROBLEM_TYPE, { type: 'about:blank', title, status, detail });
 
 /** JSON 404 for a path no route matches. */
 export const NOT_FOUND: Reply = problem(404, 'Not Found', 'No route matches this method and path.');
@@ -81,12 +83,12 @@ export function createApi({ keyscope, projects, data, testDelayMs = 0 }: ApiDeps
       const projectId = projectOf(auth);
       const site = data.site(projectId, siteId);
       if (!site) return NO_SUCH_SITE;
-      return json(200, { projectId, site: { id: site.id, name: site.name, url: site.url }, summary: data.summary(site.id) });
+      return json(200, { projectId, site: { id: site.id, name: site.name, url: site.url }, summary: data.summary(site) });
     },
 
     monitoring(auth: AuthContext | null | undefined): Reply {
       const projectId = projectOf(auth);
-      const sites = data.sites(projectId).map((site) => ({ id: site.id, name: site.name, ...data.summary(site.id) }));
+      const sites = data.sites(projectId).map((site) => ({ id: site.id, name: site.name, ...data.summary(site) }));
       return json(200, { projectId, sites, recentChecks: data.recentChecks(projectId) });
     },
 
@@ -100,6 +102,8 @@ export function createApi({ keyscope, projects, data, testDelayMs = 0 }: ApiDeps
     /** Test-only (exists when KEYSCOPE_EXAMPLE_TEST_DELAY_MS is set): `/validate`, answered late. */
     slowRouteEnabled: testDelayMs > 0,
     async slow(auth: AuthContext | null | undefined): Promise<Reply> {
+      // Lets a test send SIGTERM while this request is known to be in flight.
+      console.log('test route: slow request started');
       await new Promise((resolve) => setTimeout(resolve, testDelayMs));
       return validate(auth);
     },

@@ -18,6 +18,9 @@ export interface Check {
   responseMs: number;
 }
 
+/** A check to record: which project's site, and the outcome. */
+export type NewCheck = Omit<Check, 'id'> & { projectId: string };
+
 /** What `/sites/:siteId/summary` reports. */
 export interface SiteSummary {
   status: 'up' | 'down' | 'unknown';
@@ -30,8 +33,8 @@ export interface SiteSummary {
 /**
  * The monitoring platform's own data (sites and checks), in tables beside keyscope's in the
  * same SQLite file. Projects and owners live in the keyscope store, which is the project
- * directory the ownership checks read. Every query takes the project id: a site is only
- * ever found through the project that owns it.
+ * directory the ownership checks read. Site ids are per project and every query takes the
+ * project id: a site is only ever found through the project that owns it.
  */
 export class MonitoringData {
   private readonly db: Database.Database;
@@ -44,44 +47,46 @@ export class MonitoringData {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS example_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS example_sites (
-        id TEXT PRIMARY KEY,
         project_id TEXT NOT NULL,
+        id TEXT NOT NULL,
         name TEXT NOT NULL,
-        url TEXT NOT NULL
+        url TEXT NOT NULL,
+        PRIMARY KEY (project_id, id)
       );
-      CREATE INDEX IF NOT EXISTS example_sites_project ON example_sites (project_id, id);
       CREATE TABLE IF NOT EXISTS example_checks (
         id INTEGER PRIMARY KEY,
-        site_id TEXT NOT NULL REFERENCES example_sites (id),
+        project_id TEXT NOT NULL,
+        site_id TEXT NOT NULL,
         checked_at TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('up', 'down')),
         http_status INTEGER NOT NULL,
-        response_ms INTEGER NOT NULL
+        response_ms INTEGER NOT NULL,
+        FOREIGN KEY (project_id, site_id) REFERENCES example_sites (project_id, id)
       );
-      CREATE INDEX IF NOT EXISTS example_checks_site ON example_checks (site_id, checked_at);
+      CREATE INDEX IF NOT EXISTS example_checks_site ON example_checks (project_id, site_id, checked_at);
     `);
-    const check = `c.id, c.site_id AS siteId, c.checked_at AS checkedAt, c.status, c.http_status AS httpStatus, c.response_ms AS responseMs`;
+    const check = 'id, site_id AS siteId, checked_at AS checkedAt, status, http_status AS httpStatus, response_ms AS responseMs';
     this.statements = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM example_meta WHERE name = ?'),
       setMeta: this.db.prepare('INSERT OR REPLACE INTO example_meta (name, value) VALUES (?, ?)'),
       addSite: this.db.prepare('INSERT INTO example_sites (id, project_id, name, url) VALUES (@id, @projectId, @name, @url)'),
       addCheck: this.db.prepare(
-        'INSERT INTO example_checks (site_id, checked_at, status, http_status, response_ms) VALUES (@siteId, @checkedAt, @status, @httpStatus, @responseMs)',
+        `INSERT INTO example_checks (project_id, site_id, checked_at, status, http_status, response_ms)
+         VALUES (@projectId, @siteId, @checkedAt, @status, @httpStatus, @responseMs)`,
       ),
       sites: this.db.prepare<[string], Site>('SELECT id, project_id AS projectId, name, url FROM example_sites WHERE project_id = ? ORDER BY id'),
       site: this.db.prepare<[string, string], Site>(
         'SELECT id, project_id AS projectId, name, url FROM example_sites WHERE project_id = ? AND id = ?',
       ),
-      summary: this.db.prepare<[string], { checks: number; up: number; averageResponseMs: number | null; lastCheckedAt: string | null }>(
+      summary: this.db.prepare<[string, string], { checks: number; up: number; averageResponseMs: number | null; lastCheckedAt: string | null }>(
         `SELECT count(*) AS checks, coalesce(sum(status = 'up'), 0) AS up, avg(response_ms) AS averageResponseMs, max(checked_at) AS lastCheckedAt
-         FROM example_checks WHERE site_id = ?`,
+         FROM example_checks WHERE project_id = ? AND site_id = ?`,
       ),
-      lastCheck: this.db.prepare<[string], { status: 'up' | 'down' }>(
-        'SELECT status FROM example_checks WHERE site_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1',
+      lastCheck: this.db.prepare<[string, string], { status: 'up' | 'down' }>(
+        'SELECT status FROM example_checks WHERE project_id = ? AND site_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1',
       ),
       recentChecks: this.db.prepare<[string, number], Check>(
-        `SELECT ${check} FROM example_checks c JOIN example_sites s ON s.id = c.site_id
-         WHERE s.project_id = ? ORDER BY c.checked_at DESC, c.id DESC LIMIT ?`,
+        `SELECT ${check} FROM example_checks WHERE project_id = ? ORDER BY checked_at DESC, id DESC LIMIT ?`,
       ),
     };
   }
@@ -92,11 +97,18 @@ export class MonitoringData {
   }
 
   /** Write sites and their checks in one transaction, and remember that the file is seeded. */
-  seed(sites: Site[], checks: Omit<Check, 'id'>[], at: Date): void {
+  seed(sites: Site[], checks: NewCheck[], at: Date): void {
+    this.db.transaction(() => {
+      this.add(sites, checks);
+      this.statements.setMeta.run('seeded_at', at.toISOString());
+    })();
+  }
+
+  /** Add sites and checks (one transaction). */
+  add(sites: Site[], checks: NewCheck[] = []): void {
     this.db.transaction(() => {
       for (const site of sites) this.statements.addSite.run(site);
       for (const check of checks) this.statements.addCheck.run(check);
-      this.statements.setMeta.run('seeded_at', at.toISOString());
     })();
   }
 
@@ -109,9 +121,9 @@ export class MonitoringData {
     return this.statements.site.get(projectId, siteId) ?? null;
   }
 
-  summary(siteId: string): SiteSummary {
-    const row = this.statements.summary.get(siteId)!;
-    const last = this.statements.lastCheck.get(siteId);
+  summary(site: Site): SiteSummary {
+    const row = this.statements.summary.get(site.projectId, site.id)!;
+    const last = this.statements.lastCheck.get(site.projectId, site.id);
     return {
       status: last?.status ?? 'unknown',
       checks: row.checks,

@@ -1,5 +1,5 @@
 import type { Keyscope, Project } from '@keyscope/core';
-import type { Check, MonitoringData, Site } from './data.js';
+import type { MonitoringData, NewCheck, Site } from './data.js';
 
 /** The demo world: two owners, three projects, a few sites. */
 export const DEMO_PROJECTS: readonly Project[] = [
@@ -49,13 +49,14 @@ export async function seedDemo(deps: { keyscope: Keyscope; store: ProjectRegistr
 }
 
 /** Deterministic, plausible checks: steady response times, the Beta shop down for the last two. */
-function demoChecks(now: Date): Omit<Check, 'id'>[] {
-  const checks: Omit<Check, 'id'>[] = [];
+function demoChecks(now: Date): NewCheck[] {
+  const checks: NewCheck[] = [];
   DEMO_SITES.forEach((site, index) => {
     const random = mulberry32(index + 1);
     for (let i = CHECKS_PER_SITE - 1; i >= 0; i--) {
       const down = site.id === 'site_beta_shop' && i < 2;
       checks.push({
+        projectId: site.projectId,
         siteId: site.id,
         checkedAt: new Date(now.getTime() - i * CHECK_INTERVAL_MS).toISOString(),
         status: down ? 'down' : 'up',

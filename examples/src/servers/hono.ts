@@ -1,13 +1,29 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { keyscope } from '@keyscope/fetch';
-import { Hono, type Context } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Keyscope, ProjectRequirement } from '@keyscope/core';
+import { authenticateRequest } from '@keyscope/fetch';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
 
 function send(c: Context, reply: Reply): Response {
   return c.body(reply.body, reply.status as 200, reply.headers);
+}
+
+/**
+ * `@keyscope/fetch`'s `keyscope()` Hono middleware, plus the client address: its options have no
+ * way to pass one, and the failed-attempt throttle (on in the examples) counts per address.
+ * Use `keyscope(ks, { project })` from `@keyscope/fetch` when you do not throttle.
+ */
+function keyscope(ks: Keyscope, { project }: { project: ProjectRequirement }): MiddlewareHandler {
+  return async function keyscopeMiddleware(c, next) {
+    const result = await authenticateRequest(ks, c.req.raw, { project, path: c.req.path, clientIp: getConnInfo(c).remote.address });
+    if (!result.ok) return result.response;
+    c.set('auth', result.auth);
+    return next();
+  };
 }
 
 export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {

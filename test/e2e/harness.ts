@@ -1,0 +1,134 @@
+/**
+ * Runs the example API and the keyscope CLI as real processes, the way a user does: the
+ * example's entry point and the CLI's bin, through tsx with examples/tsconfig.json mapping
+ * `@keyscope/*` to the packages' sources (what `pnpm start` does), each on its own temp DB.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = path.join(ROOT, 'examples/src/main.ts');
+const CLI = path.join(ROOT, 'packages/cli/src/bin.ts');
+const TSCONFIG = path.join(ROOT, 'examples/tsconfig.json');
+export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+const STARTUP_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+function nodeEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  // No inherited KEYSCOPE_* or FRAMEWORK settings: each test says what it runs.
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(KEYSCOPE_|FRAMEWORK$|PORT$|HOST$)/.test(name)));
+  return { ...base, TSX_TSCONFIG_PATH: TSCONFIG, ...extra };
+}
+
+/** A temp directory, removed by the returned function. */
+export function tempDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keyscope-e2e-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface ServerProcess {
+  framework: Framework;
+  port: number;
+  /** Everything printed so far. */
+  output(): string;
+  /** Send a signal and wait for the exit code (`null` if a signal ended it). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Start `examples/src/main.ts` on a free port (PORT=0) and wait for its "listening on" line. */
+export async function startServer(framework: Framework, db: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    cwd: ROOT,
+    env: nodeEnv({ FRAMEWORK: framework, PORT: '0', KEYSCOPE_DB: db, ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${framework} server did not start within ${STARTUP_TIMEOUT_MS} ms:\n${text}`)), STARTUP_TIMEOUT_MS);
+    const onData = () => {
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+      if (match) done(() => resolve(Number(match[1])));
+    };
+    const onExit = (code: number | null) => fail(new Error(`${framework} server exited with ${code} before listening:\n${text}`));
+    const done = (then: () => void) => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      then();
+    };
+    const fail = (error: Error) => done(() => {
+      child.kill('SIGKILL');
+      reject(error);
+    });
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+  });
+
+  return {
+    framework,
+    port,
+    output: () => text,
+    exited,
+    stop: (signal = 'SIGTERM') => stopChild(child, exited, signal),
+  };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the `keyscope` CLI against `db`. */
+export function cli(db: string, args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--db', db], {
+      cwd: ROOT,
+      env: nodeEnv({}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), STARTUP_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `keyscope <args> --json`, expecting success; the parsed document. */
+export async function cliJson<T>(db: string, args: string[]): Promise<T> {
+  const result = await cli(db, [...args, '--json']);
+  if (result.code !== 0) throw new Error(`keyscope ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+export interface CreatedKey {
+  key: string;
+  record: { id: string; name: string; ownerId: string; level: 'user' | 'project'; projectId: string | null };
+}
