@@ -60,6 +60,9 @@ export class SqliteStore implements KeyAdminStore {
     try {
       // WAL: readers (the servers) never wait for a writer (the CLI), and the reverse.
       this.db.pragma('journal_mode = WAL');
+      // better-sqlite3 builds SQLite with NORMAL for WAL files, where a power cut can undo the
+      // last commits: a revocation must survive one. Writes are rare (admin, one usage batch a second).
+      this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
       migrate(this.db, filename);
     } catch (error) {
