@@ -45,6 +45,7 @@ export const CASES: readonly Case[] = [
   { name: 'revoked key', path: '/validate', headers: [K('revoked')], expect: { status: 401, code: 'invalid_api_key' }, identical: 'bad key' },
   { name: '8 KiB key', path: '/validate', headers: [K('long')], expect: { status: 401, code: 'invalid_api_key' }, identical: 'bad key' },
   { name: 'revoked key with a project on a scoped route', path: '/sites', headers: [K('revoked'), P('proj_a')], expect: { status: 401, code: 'invalid_api_key' } },
+  { name: 'key store unreachable', path: '/sites', headers: [K('storeDown'), P('proj_a')], expect: { status: 503, code: 'auth_unavailable' } },
   { name: 'header name in lowercase', path: '/validate', headers: [['x-api-key', key('user')]], expect: { status: 200, route: 'validate', auth: { ...USER, projectId: null } } },
   { name: 'header name in uppercase', path: '/validate', headers: [['X-API-KEY', key('user')]], expect: { status: 200, route: 'validate', auth: { ...USER, projectId: null } } },
   { name: 'two X-API-Key headers, same key', path: '/validate', headers: [K('user'), K('user')], expect: { status: 401, code: 'invalid_api_key' } },

@@ -42,11 +42,12 @@ describe.each(combos)('$title', ({ adapter, mode }) => {
       else if (c.expect.auth) expect(body?.auth).toMatchObject(c.expect.auth);
     }
 
-    if (res.status === 401 || res.status === 403) {
+    if ([401, 403, 429, 503].includes(res.status)) {
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json\b/);
       expect(res.headers['cache-control']).toBe('no-store');
       if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^ApiKey realm="api", header="X-API-Key"$/);
       else expect(res.headers['www-authenticate']).toBeUndefined();
+      if (res.status === 429 || res.status === 503) expect(res.headers['retry-after']).toMatch(/^\d+$/);
       if (c.method !== 'HEAD') {
         expect(body?.route, 'no handler may run on a refusal').toBeUndefined();
         expect(body).toMatchObject({ status: res.status, type: `urn:keyscope:error:${body?.code}`, title: expect.any(String), detail: expect.any(String) });

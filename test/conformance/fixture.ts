@@ -1,7 +1,7 @@
-import { createKeyscope, generateKey, MemoryStore, type Keyscope } from '@keyscope/core';
+import { createKeyscope, generateKey, hashKey, MemoryStore, type Keyscope, type KeyStore } from '@keyscope/core';
 
 /** Names the table uses in place of key material, replaced with real keys at send time. */
-export type KeyName = 'user' | 'project' | 'otherUser' | 'unknown' | 'badChecksum' | 'expired' | 'revoked' | 'long';
+export type KeyName = 'user' | 'project' | 'otherUser' | 'unknown' | 'badChecksum' | 'expired' | 'revoked' | 'long' | 'storeDown';
 export const OWNER = 'usr_1';
 
 export interface Fixture {
@@ -30,6 +30,13 @@ export async function createFixture(): Promise<Fixture> {
   await admin.keys.revoke(revoked.record.id);
   await admin.close();
   const last = user.key.at(-1) === 'A' ? 'B' : 'A';
+  // Looking this key up fails, as a store that is down would: the core must answer 503.
+  const storeDown = generateKey('ks');
+  const failing: KeyStore = {
+    findKeyByHash: (hash) => (hash === hashKey(storeDown) ? Promise.reject(new Error('store unreachable')) : store.findKeyByHash(hash)),
+    ownsProject: (ownerId, projectId) => store.ownsProject(ownerId, projectId),
+    listProjects: (ownerId) => store.listProjects(ownerId),
+  };
   return {
     store,
     keys: {
@@ -41,7 +48,8 @@ export async function createFixture(): Promise<Fixture> {
       expired: expired.key,
       revoked: revoked.key,
       long: `ks_${'a'.repeat(8 * 1024)}`,
+      storeDown,
     },
-    keyscope: () => createKeyscope({ store, usage: false }),
+    keyscope: () => createKeyscope({ store: failing, usage: false }),
   };
 }
