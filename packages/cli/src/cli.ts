@@ -20,6 +20,7 @@ export interface CliIO {
 /** Exit codes: 0 success, 1 not found or refused, 2 bad usage or bad input. */
 export const EXIT = Object.freeze({ ok: 0, notFound: 1, usage: 2 });
 
+/** The `--help` text. */
 export const USAGE = `Usage: keyscope <command> [options]
 
 Commands:

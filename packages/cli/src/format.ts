@@ -21,6 +21,7 @@ export interface ListedKeyJson extends KeyJson {
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
 
+/** A key as `keys create` / `keys rotate --json` print it. */
 export function keyJson(record: KeyInfo): KeyJson {
   return {
     id: record.id,
@@ -34,10 +35,12 @@ export function keyJson(record: KeyInfo): KeyJson {
   };
 }
 
+/** A key as `keys list --json` prints it, with its status at `now`. */
 export function listedKeyJson(record: KeyInfo, now: number): ListedKeyJson {
   return { ...keyJson(record), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt), status: status(record, now) };
 }
 
+/** A key's usage as `keys usage --json` prints it. */
 export function usageJson(usage: KeyUsage) {
   return {
     keyId: usage.keyId,
@@ -47,6 +50,7 @@ export function usageJson(usage: KeyUsage) {
   };
 }
 
+/** `revoked`, `expired` (at `now`, epoch ms) or `active`. */
 export function status(record: KeyInfo, now: number): ListedKeyJson['status'] {
   if (record.revokedAt !== null) return 'revoked';
   if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return 'expired';
@@ -65,6 +69,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** The `keys list` table. */
 export function keysTable(records: readonly KeyInfo[], now: number): string {
   return table(
     ['ID', 'NAME', 'LEVEL', 'PROJECT', 'START', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
@@ -72,6 +77,7 @@ export function keysTable(records: readonly KeyInfo[], now: number): string {
   );
 }
 
+/** The `projects list` table. */
 export function projectsTable(projects: readonly Project[]): string {
   return table(['ID', 'NAME'], projects.map((p) => [p.id, p.name]));
 }
