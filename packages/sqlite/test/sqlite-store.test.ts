@@ -186,7 +186,7 @@ describe('subscribe: changes made by another connection', () => {
     const { record } = await admin.keys.create({ ownerId: 'u1', name: 'watched', level: 'user' });
 
     const calls: unknown[][] = [];
-    const unsubscribe = server.subscribe((...args) => calls.push(args));
+    const unsubscribe = server.subscribe((...args: unknown[]) => calls.push(args));
     await admin.keys.revoke(record.id);
     expect(await until(() => calls.length > 0)).toBe(true);
     expect(calls[0]).toEqual([]);
