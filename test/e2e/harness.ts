@@ -32,6 +32,7 @@ export function tempDir(): { dir: string; remove(): void } {
 }
 
 export interface ServerProcess {
+  /** The framework it reports in its "listening on" line. */
   framework: Framework;
   port: number;
   /** Everything printed so far. */
@@ -41,11 +42,14 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Start `examples/src/main.ts` on a free port (PORT=0) and wait for its "listening on" line. */
-export async function startServer(framework: Framework, db: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+/**
+ * Start `examples/src/main.ts` on a free port (PORT=0) and wait for its "listening on" line.
+ * Without a framework, FRAMEWORK is left unset (the default).
+ */
+export async function startServer(framework: Framework | undefined, db: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     cwd: ROOT,
-    env: nodeEnv({ FRAMEWORK: framework, PORT: '0', KEYSCOPE_DB: db, ...env }),
+    env: nodeEnv({ ...(framework ? { FRAMEWORK: framework } : {}), PORT: '0', KEYSCOPE_DB: db, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -53,13 +57,13 @@ export async function startServer(framework: Framework, db: string, env: Record<
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`${framework} server did not start within ${STARTUP_TIMEOUT_MS} ms:\n${text}`)), STARTUP_TIMEOUT_MS);
+  const listening = await new Promise<{ framework: Framework; port: number }>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${framework ?? 'default'} server did not start within ${STARTUP_TIMEOUT_MS} ms:\n${text}`)), STARTUP_TIMEOUT_MS);
     const onData = () => {
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
-      if (match) done(() => resolve(Number(match[1])));
+      const match = /\((\w+)\) listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+      if (match) done(() => resolve({ framework: match[1] as Framework, port: Number(match[2]) }));
     };
-    const onExit = (code: number | null) => fail(new Error(`${framework} server exited with ${code} before listening:\n${text}`));
+    const onExit = (code: number | null) => fail(new Error(`${framework ?? 'default'} server exited with ${code} before listening:\n${text}`));
     const done = (then: () => void) => {
       clearTimeout(timer);
       child.stdout!.off('data', onData);
@@ -75,8 +79,7 @@ export async function startServer(framework: Framework, db: string, env: Record<
   });
 
   return {
-    framework,
-    port,
+    ...listening,
     output: () => text,
     exited,
     stop: (signal = 'SIGTERM') => stopChild(child, exited, signal),
@@ -102,8 +105,13 @@ export interface CliResult {
 
 /** Run the `keyscope` CLI against `db`. */
 export function cli(db: string, args: string[]): Promise<CliResult> {
+  return cliRaw([...args, '--db', db]);
+}
+
+/** Run the `keyscope` CLI with exactly these arguments, from the repository root. */
+export function cliRaw(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--db', db], {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       cwd: ROOT,
       env: nodeEnv({}),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -131,4 +139,21 @@ export async function cliJson<T>(db: string, args: string[]): Promise<T> {
 export interface CreatedKey {
   key: string;
   record: { id: string; name: string; ownerId: string; level: 'user' | 'project'; projectId: string | null };
+}
+
+/** Wait until `condition()` holds, checking every 25 ms, at most `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** The two keys the first start prints. */
+export function demoKeys(output: string): { user: string; project: string } {
+  const user = /user-level key[^:]*:\s+(ks_\S+)/.exec(output)?.[1];
+  const project = /project-level key[^:]*:\s+(ks_\S+)/.exec(output)?.[1];
+  if (!user || !project) throw new Error(`no demo keys in the output:\n${output}`);
+  return { user, project };
 }

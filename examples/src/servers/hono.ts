@@ -1,9 +1,9 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Keyscope, ProjectRequirement } from '@keyscope/core';
-import { authenticateRequest } from '@keyscope/fetch';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { keyscope } from '@keyscope/fetch';
+import { Hono, type Context } from 'hono';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
@@ -12,26 +12,14 @@ function send(c: Context, reply: Reply): Response {
   return c.body(reply.body, reply.status as 200, reply.headers);
 }
 
-/**
- * `@keyscope/fetch`'s `keyscope()` Hono middleware, plus the client address: its options have no
- * way to pass one, and the failed-attempt throttle (on in the examples) counts per address.
- * Use `keyscope(ks, { project })` from `@keyscope/fetch` when you do not throttle.
- */
-function keyscope(ks: Keyscope, { project }: { project: ProjectRequirement }): MiddlewareHandler {
-  return async function keyscopeMiddleware(c, next) {
-    const result = await authenticateRequest(ks, c.req.raw, { project, path: c.req.path, clientIp: getConnInfo(c).remote.address });
-    if (!result.ok) return result.response;
-    c.set('auth', result.auth);
-    return next();
-  };
-}
-
 export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
   const app = new Hono();
 
   // Each route says whether a user-level key needs X-Project-ID there; /health has no key check.
-  const projectOptional = keyscope(ks, { project: 'optional' });
-  const projectRequired = keyscope(ks, { project: 'required' });
+  // The client address feeds the failed-attempt throttle.
+  const clientIp = (c: Context) => getConnInfo(c).remote.address;
+  const projectOptional = keyscope(ks, { project: 'optional', clientIp });
+  const projectRequired = keyscope(ks, { project: 'required', clientIp });
 
   app.get('/health', (c) => send(c, api.health()));
   app.get('/validate', projectOptional, (c) => send(c, api.validate(c.get('auth'))));
@@ -52,5 +40,5 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
     const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
     s.once('error', reject);
   });
-  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server as import('node:http').Server) };
+  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server as Server) };
 };
