@@ -34,3 +34,5 @@ export type {
   UsageDay,
   UsageEntry,
 } from './types.js';
+export { checkAdapterOptions, pathBelow } from './adapter.js';
+export type { AdapterOptions } from './adapter.js';

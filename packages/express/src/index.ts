@@ -1,4 +1,4 @@
-import { toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { RequestHandler } from 'express';
 
 declare global {
@@ -31,7 +31,7 @@ export interface KeyscopeExpressOptions {
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (req, res) => res.json(req.auth))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
-  const { project, onError = 'respond' } = checkOptions(ks, options);
+  const { project, onError } = checkAdapterOptions(ks, options, 'next');
   return function keyscopeMiddleware(req, res, next) {
     ks.authenticate({ headers: req.headers, method: req.method, path: req.path, project, clientIp: req.ip }).then((result) => {
       if (result.ok) {
@@ -44,16 +44,4 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
       }
     }, next);
   };
-}
-
-function checkOptions(ks: Keyscope, options: KeyscopeExpressOptions): KeyscopeExpressOptions {
-  if (typeof ks?.authenticate !== 'function') throw new TypeError('keyscope(ks): ks must come from createKeyscope()');
-  if (options === null || typeof options !== 'object') throw new TypeError('keyscope(ks, options): options must be an object');
-  if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
-    throw new TypeError(`options.project must be 'optional' or 'required', got ${JSON.stringify(options.project)}`);
-  }
-  if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'next') {
-    throw new TypeError(`options.onError must be 'respond' or 'next', got ${JSON.stringify(options.onError)}`);
-  }
-  return options;
 }

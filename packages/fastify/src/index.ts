@@ -1,4 +1,4 @@
-import { toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -25,7 +25,7 @@ export interface KeyscopeFastifyOptions {
 }
 
 const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, options) => {
-  const { keyscope: ks, onError = 'respond' } = checkOptions(options);
+  const { ks, onError } = checkAdapterOptions(options?.keyscope, options, 'throw', 'options.keyscope');
   // Registered inside `register(..., { prefix })`, route URLs are matched relative to the prefix.
   const prefix = fastify.prefix;
   if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
@@ -33,7 +33,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
   fastify.addHook('onRequest', async function keyscopeOnRequest(request, reply) {
     const rule = request.routeOptions.config.keyscope;
     if (rule === false) return;
-    const path = relativeTo(prefix, request.routeOptions.url ?? request.url);
+    const path = pathBelow(prefix, request.routeOptions.url ?? request.url);
     const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, clientIp: request.ip });
     if (result.ok) {
       request.auth = result.auth;
@@ -44,21 +44,6 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
   });
 };
 
-function relativeTo(prefix: string, url: string): string {
-  if (prefix === '' || !url.startsWith(prefix)) return url;
-  const rest = url.slice(prefix.length);
-  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest.startsWith('/') ? rest : url;
-}
-
-function checkOptions(options: KeyscopeFastifyOptions): KeyscopeFastifyOptions {
-  if (typeof options?.keyscope?.authenticate !== 'function') {
-    throw new TypeError('register(keyscope, options): options.keyscope must come from createKeyscope()');
-  }
-  if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'throw') {
-    throw new TypeError(`options.onError must be 'respond' or 'throw', got ${JSON.stringify(options.onError)}`);
-  }
-  return options;
-}
 
 /**
  * Fastify plugin: authenticates every request in `onRequest` and sets `request.auth`.

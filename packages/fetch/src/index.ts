@@ -1,4 +1,4 @@
-import { toKeyscopeError, type AuthContext, type AuthError, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type AuthError, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, MiddlewareHandler } from 'hono';
 
 declare module 'hono' {
@@ -54,9 +54,10 @@ export interface KeyscopeHonoOptions {
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (c) => c.json(c.get('auth')))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): MiddlewareHandler {
-  const { project, onError = 'respond', clientIp } = checkOptions(ks, options);
+  const { project, onError, clientIp } = checkAdapterOptions(ks, options, 'throw');
+  if (clientIp !== undefined && typeof clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
   return async function keyscopeMiddleware(c, next) {
-    const input = { headers: c.req.raw.headers, method: c.req.method, path: baseRelativePath(c), project, clientIp: clientIp?.(c) };
+    const input = { headers: c.req.raw.headers, method: c.req.method, path: pathBelow(basePath(c), c.req.path), project, clientIp: clientIp?.(c) };
     const result = await ks.authenticate(input);
     if (result.ok) {
       c.set('auth', result.auth);
@@ -71,25 +72,8 @@ function toResponse(error: AuthError): Response {
   return new Response(JSON.stringify(error.body), { status: error.status, headers: error.headers });
 }
 
-/** `c.req.path` without the base path of the (sub-)app this middleware was added to. */
-function baseRelativePath(c: Context): string {
+/** The base path of the (sub-)app this middleware was added to. */
+function basePath(c: Context): string | undefined {
   // `matchedRoutes` is marked deprecated in favour of `hono/route`, a runtime import we avoid.
-  const base = c.req.matchedRoutes[c.req.routeIndex]?.basePath ?? '/';
-  const path = c.req.path;
-  if (base === '/' || base === '' || !path.startsWith(base)) return path;
-  const rest = path.slice(base.length);
-  return rest === '' ? '/' : rest.startsWith('/') ? rest : path;
-}
-
-function checkOptions(ks: Keyscope, options: KeyscopeHonoOptions): KeyscopeHonoOptions {
-  if (typeof ks?.authenticate !== 'function') throw new TypeError('keyscope(ks): ks must come from createKeyscope()');
-  if (options === null || typeof options !== 'object') throw new TypeError('keyscope(ks, options): options must be an object');
-  if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
-    throw new TypeError(`options.project must be 'optional' or 'required', got ${JSON.stringify(options.project)}`);
-  }
-  if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'throw') {
-    throw new TypeError(`options.onError must be 'respond' or 'throw', got ${JSON.stringify(options.onError)}`);
-  }
-  if (options.clientIp !== undefined && typeof options.clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
-  return options;
+  return c.req.matchedRoutes[c.req.routeIndex]?.basePath;
 }

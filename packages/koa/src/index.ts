@@ -1,4 +1,4 @@
-import { toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, Middleware } from 'koa';
 
 declare module 'koa' {
@@ -28,9 +28,9 @@ export interface KeyscopeKoaOptions {
  * @example router.get('/validate', keyscope(ks, { project: 'optional' }), (ctx) => { ctx.body = ctx.state.auth })
  */
 export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
-  const { project, onError = 'respond' } = checkOptions(ks, options);
+  const { project, onError } = checkAdapterOptions(ks, options, 'throw');
   return async function keyscopeMiddleware(ctx, next) {
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: routerRelativePath(ctx), project, clientIp: ctx.ip });
+    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(routerPrefix(ctx), ctx.path), project, clientIp: ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
@@ -42,23 +42,8 @@ export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middle
   };
 }
 
-/** `ctx.path` without the prefix of the `@koa/router` router running this middleware, if any. */
-function routerRelativePath(ctx: Context): string {
+/** The prefix of the `@koa/router` router running this middleware, if any. */
+function routerPrefix(ctx: Context): string | undefined {
   const prefix = (ctx as { router?: { opts?: { prefix?: unknown } } }).router?.opts?.prefix;
-  const path = ctx.path;
-  if (typeof prefix !== 'string' || prefix === '' || prefix === '/' || !path.startsWith(prefix)) return path;
-  const rest = path.slice(prefix.length);
-  return rest === '' ? '/' : rest.startsWith('/') ? rest : path;
-}
-
-function checkOptions(ks: Keyscope, options: KeyscopeKoaOptions): KeyscopeKoaOptions {
-  if (typeof ks?.authenticate !== 'function') throw new TypeError('keyscope(ks): ks must come from createKeyscope()');
-  if (options === null || typeof options !== 'object') throw new TypeError('keyscope(ks, options): options must be an object');
-  if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
-    throw new TypeError(`options.project must be 'optional' or 'required', got ${JSON.stringify(options.project)}`);
-  }
-  if (options.onError !== undefined && options.onError !== 'respond' && options.onError !== 'throw') {
-    throw new TypeError(`options.onError must be 'respond' or 'throw', got ${JSON.stringify(options.onError)}`);
-  }
-  return options;
+  return typeof prefix === 'string' ? prefix : undefined;
 }

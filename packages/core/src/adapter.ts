@@ -1,0 +1,44 @@
+import type { Keyscope, ProjectRequirement } from './keyscope.js';
+
+/** What every adapter accepts besides its framework's own settings. */
+export interface AdapterOptions<Mode extends string> {
+  project?: ProjectRequirement;
+  onError?: 'respond' | Mode;
+}
+
+/**
+ * Setup-time checks shared by the adapters: `ks` came from `createKeyscope`, `options` is an
+ * object, and `project` / `onError` hold allowed values. Throws a `TypeError` naming the option.
+ *
+ * @example checkAdapterOptions(ks, options, 'next') // Express: onError is 'respond' or 'next'
+ */
+export function checkAdapterOptions<Mode extends string, O extends AdapterOptions<Mode>>(
+  ks: Keyscope | undefined,
+  options: O,
+  delegateMode: Mode,
+  ksName = 'ks',
+): O & { ks: Keyscope; onError: 'respond' | Mode } {
+  if (typeof ks?.authenticate !== 'function') throw new TypeError(`${ksName} must come from createKeyscope()`);
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
+    throw new TypeError(`options.project must be 'optional' or 'required', got ${JSON.stringify(options.project)}`);
+  }
+  const onError = options.onError ?? 'respond';
+  if (onError !== 'respond' && onError !== delegateMode) {
+    throw new TypeError(`options.onError must be 'respond' or '${delegateMode}', got ${JSON.stringify(options.onError)}`);
+  }
+  return { ...options, ks, onError };
+}
+
+/**
+ * `path` as seen below a mount prefix, for matching `projectOptionalPaths`; a path outside the
+ * prefix comes back unchanged (and so fails closed).
+ *
+ * @example pathBelow('/api/v1', '/api/v1/validate') === '/validate'
+ */
+export function pathBelow(prefix: string | undefined, path: string): string {
+  if (!prefix || prefix === '/' || !path.startsWith(prefix)) return path;
+  const rest = path.slice(prefix.length);
+  if (rest === '' || rest.startsWith('?')) return `/${rest}`;
+  return rest.startsWith('/') ? rest : path;
+}

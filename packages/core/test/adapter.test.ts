@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { checkAdapterOptions, createKeyscope, MemoryStore, pathBelow } from '../src/index.js';
+
+describe('pathBelow', () => {
+  it.each([
+    ['/api/v1', '/api/v1/validate', '/validate'],
+    ['/api/v1', '/api/v1', '/'],
+    ['/api/v1', '/api/v1?x=1', '/?x=1'],
+    ['/api/v1', '/api/v1x/validate', '/api/v1x/validate'],
+    ['/api/v1', '/validate', '/validate'],
+    ['/', '/validate', '/validate'],
+    [undefined, '/validate', '/validate'],
+    ['', '/validate', '/validate'],
+  ])('pathBelow(%j, %j) is %j', (prefix, path, expected) => {
+    expect(pathBelow(prefix, path)).toBe(expected);
+  });
+});
+
+describe('checkAdapterOptions', () => {
+  const ks = createKeyscope({ store: new MemoryStore() });
+
+  it('fills in the default error mode and hands back ks', () => {
+    expect(checkAdapterOptions(ks, {}, 'next')).toEqual({ ks, onError: 'respond' });
+    expect(checkAdapterOptions(ks, { project: 'optional', onError: 'next' }, 'next')).toMatchObject({ project: 'optional', onError: 'next' });
+  });
+
+  it.each([
+    [undefined, {}, /ks must come from createKeyscope/],
+    [ks, null, /options must be an object/],
+    [ks, { project: 'sometimes' }, /options\.project/],
+    [ks, { onError: 'throw' }, /options\.onError must be 'respond' or 'next'/],
+  ])('rejects bad setup with a TypeError naming it (%#)', (k, options, message) => {
+    expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(TypeError);
+    expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(message);
+  });
+
+  it('names the option that should hold ks', () => {
+    expect(() => checkAdapterOptions(undefined, {}, 'throw', 'options.keyscope')).toThrow(/options\.keyscope must come from createKeyscope/);
+  });
+});
