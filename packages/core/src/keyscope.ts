@@ -230,7 +230,9 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       return refuseKey(input.clientIp);
     }
 
-    const requested = readHeader(input.headers, projectHeader);
+    const header = readHeader(input.headers, projectHeader);
+    // One value is a value whatever its shape (Node's headersDistinct gives arrays); two is malformed.
+    const requested = Array.isArray(header) && header.length === 1 ? header[0] : header;
     let projectId: string | null;
     if (record.level === 'project') {
       if (requested !== undefined && requested !== record.projectId) return FORBIDDEN;

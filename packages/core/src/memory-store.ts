@@ -52,7 +52,10 @@ export class MemoryStore implements KeyAdminStore {
   }
 
   async listKeys(ownerId: string): Promise<KeyRecord[]> {
-    return [...this.keys.values()].filter((k) => k.ownerId === ownerId).map(copy);
+    return [...this.keys.values()]
+      .filter((k) => k.ownerId === ownerId)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .map(copy);
   }
 
   async revokeKey(id: string, at: Date): Promise<boolean> {

@@ -95,6 +95,18 @@ describe('key administration', () => {
     expect(JSON.stringify(listed)).not.toContain(user.key);
   });
 
+  it('lists keys oldest first, whatever order the store received them in', async () => {
+    const store = new MemoryStore();
+    const record = (id: string, createdAt: number) => ({
+      id, name: id, ownerId: 'o', level: 'user' as const, projectId: null, hash: id.padEnd(64, '0'), start: 'ks_x',
+      createdAt: new Date(createdAt), expiresAt: null, revokedAt: null, lastUsedAt: null,
+    });
+    await store.createKey(record('key_b', 2_000));
+    await store.createKey(record('key_a', 1_000));
+    const ks = createKeyscope({ store, usage: false });
+    expect((await ks.keys.list('o')).map((k) => k.id)).toEqual(['key_a', 'key_b']);
+  });
+
   it('get returns null and revoke/usage throw not_found for an unknown id', async () => {
     const { ks } = await setup();
     expect(await ks.keys.get('key_nope')).toBeNull();

@@ -82,6 +82,13 @@ describe('the project table', () => {
     expect(store.ownsCalls).toBe(0);
   });
 
+  it('a single X-Project-ID given as a one-element array is that value (Node headersDistinct)', async () => {
+    const { ks, user, project } = await setup();
+    const asArray = { 'x-api-key': [user.key], 'x-project-id': ['proj_beta'] };
+    expect(expectAuth(await ks.authenticate({ headers: asArray, path: '/sites' })).projectId).toBe('proj_beta');
+    expect(expectAuth(await ks.authenticate({ headers: { 'x-api-key': [project.key], 'x-project-id': ['proj_alpha'] }, path: '/sites' })).projectId).toBe('proj_alpha');
+  });
+
   it('two X-Project-ID values are refused even when one is owned', async () => {
     const { ks, user, project } = await setup();
     const two = { 'x-api-key': user.key, 'x-project-id': ['proj_alpha', 'proj_alpha'] };
