@@ -4,9 +4,12 @@
  * failed-attempt throttle (on in the examples) answers 429.
  */
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
 import { cli, demoKeys, FRAMEWORKS, startServer, tempDir, until, type ServerProcess } from './harness.js';
+
+// Each test starts real processes; on a busy machine that takes longer than the default.
+vi.setConfig({ testTimeout: 60_000 });
 
 const tmp = tempDir();
 const running: ServerProcess[] = [];
@@ -21,7 +24,7 @@ async function start(framework: (typeof FRAMEWORKS)[number], name: string, env: 
   return { server, keys: demoKeys(server.output()) };
 }
 
-/** Resolves with the error code once a new connection is refused, at most ~2 s after asking. */
+/** The error code of the first new connection that fails, trying for at most ~2 s. */
 async function refusedSoon(port: number): Promise<string> {
   for (let attempt = 0; attempt < 80; attempt++) {
     try {
@@ -42,7 +45,8 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
     await until(() => server.output().includes('test route: slow request started'), 10_000, 'the slow request to reach its handler');
     const exited = server.stop('SIGTERM');
 
-    expect(await refusedSoon(server.port)).toBe('ECONNREFUSED');
+    // Refused, or reset when it reached the backlog just as the listening socket closed.
+    expect(['ECONNREFUSED', 'ECONNRESET']).toContain(await refusedSoon(server.port));
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ valid: true, key: { level: 'user' }, ownerId: 'demo-user' });

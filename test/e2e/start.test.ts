@@ -6,7 +6,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
 import { cliRaw, demoKeys, startServer, tempDir, type CreatedKey, type ServerProcess } from './harness.js';
 
@@ -82,6 +82,9 @@ function runWithCurl(args: string[]): Promise<number> {
     });
   });
 }
+
+// Each test starts real processes; on a busy machine that takes longer than the default.
+vi.setConfig({ testTimeout: 60_000 });
 
 const tmp = tempDir();
 const running: ServerProcess[] = [];

@@ -39,5 +39,12 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
 
   await app.listen({ port, host });
   const address = app.server.address();
-  return { port: typeof address === 'object' && address ? address.port : port, close: () => app.close() };
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close() {
+      // app.close() waits for requests in flight; like closeServer(), give them 10 s at most.
+      const force = setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
+      return app.close().finally(() => clearTimeout(force));
+    },
+  };
 };
