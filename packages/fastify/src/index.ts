@@ -40,7 +40,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
       return;
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
-    return reply.code(result.error.status).headers(result.error.headers).send(JSON.stringify(result.error.body));
+    return reply.code(result.error.status).headers(result.error.headers).send(Buffer.from(JSON.stringify(result.error.body))); // a Buffer: Fastify adds no charset
   });
 };
 
