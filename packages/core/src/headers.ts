@@ -9,8 +9,8 @@ export type HeaderSource =
 
 /**
  * One header's value(s), or `undefined` when absent. `name` must be lowercase.
- * A plain object is read at its lowercase key first (Node's shape); other casings are found
- * too, and several casings of one name come back as an array (a duplicate).
+ * Node's `IncomingHttpHeaders` is read at the lowercase key; in any other plain object other
+ * casings are found too, and several casings of one name come back as an array (a duplicate).
  */
 export function readHeader(headers: HeaderSource, name: string): string | string[] | undefined {
   if (typeof headers === 'function') return headers(name) ?? undefined;
@@ -19,7 +19,9 @@ export function readHeader(headers: HeaderSource, name: string): string | string
   }
   const record = headers as Readonly<Record<string, string | string[] | undefined>>;
   const direct = record[name];
-  if (direct !== undefined) return direct;
+  // Node's parsed headers (null prototype, names already lowercase) need no second look; an
+  // object literal written by hand may use any casing, so it is searched.
+  if (direct !== undefined || Object.getPrototypeOf(record) === null) return direct;
   let found: string[] | undefined;
   for (const field of Object.keys(record)) {
     const value = record[field];

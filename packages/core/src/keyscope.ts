@@ -47,8 +47,11 @@ export interface AuthInput {
   path?: string;
   /** The matched route's requirement; wins over `path`. Without both, a project is required. */
   project?: ProjectRequirement;
-  /** Client address, for the failed-attempt throttle. */
-  clientIp?: string;
+  /**
+   * Client address, for the failed-attempt throttle; a function is called only when the
+   * throttle needs it (adapters pass `() => req.ip`, which frameworks compute on each read).
+   */
+  clientIp?: string | (() => string | undefined);
 }
 
 /** The outcome of {@link Keyscope.authenticate}. */
@@ -111,7 +114,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const usageOptions = options.usage ?? {};
   const recordsUsage = usageOptions !== false && typeof (store as Partial<KeyAdminStore>).recordUsage === 'function';
   const usage = recordsUsage
-    ? new UsageRecorder(store as KeyAdminStore, int(usageOptions.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1))
+    ? new UsageRecorder(store as KeyAdminStore, int(usageOptions.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1), now)
     : undefined;
 
   // Every refusal but 429 is the same frozen object each time: built once here, sent as is.
@@ -193,7 +196,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     });
   }
 
-  function refuseKey(clientIp: string | undefined): AuthResult {
+  function refuseKey(input: AuthInput): AuthResult {
+    const clientIp = failures && addressOf(input);
     if (!failures || clientIp === undefined) return INVALID;
     const tooMany = blocked(clientIp);
     if (tooMany) return refusal(tooMany);
@@ -208,16 +212,16 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const raw = readHeader(input.headers, keyHeader);
     if (raw === undefined) return MISSING;
     const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
-    if (key.length !== keyLength) return refuseKey(input.clientIp);
+    if (key.length !== keyLength) return refuseKey(input);
 
     const hash = hashKey(key);
     let record = keyCache.get(hash);
     if (record === undefined) {
       // Shape and checksum are checked only on a miss: whatever is cached passed them, and a
       // different string with the same SHA-256 is not a thing that happens.
-      if (!hasKeyShape(key, prefix) || !hasValidChecksum(key)) return refuseKey(input.clientIp);
+      if (!hasKeyShape(key, prefix) || !hasValidChecksum(key)) return refuseKey(input);
       // A throttled client only gets through with a key that is already known good.
-      const tooMany = blocked(input.clientIp);
+      const tooMany = failures && blocked(addressOf(input));
       if (tooMany) return refusal(tooMany);
       try {
         record = await findKey(hash);
@@ -225,9 +229,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
         return UNAVAILABLE;
       }
     }
-    const at = now();
-    if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= at)) {
-      return refuseKey(input.clientIp);
+    if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) {
+      return refuseKey(input);
     }
 
     const header = readHeader(input.headers, projectHeader);
@@ -255,7 +258,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       projectId = requested;
     }
 
-    usage?.record(record.id, at);
+    usage?.record(record.id);
     return {
       ok: true,
       auth: { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId },
@@ -330,6 +333,10 @@ function throttleLimits(value: { maxFailures: number; windowMs: number }) {
     maxFailures: int(value.maxFailures, 'options.throttle.maxFailures', 1),
     windowMs: int(value.windowMs, 'options.throttle.windowMs', 1),
   };
+}
+
+function addressOf(input: AuthInput): string | undefined {
+  return typeof input.clientIp === 'function' ? input.clientIp() : input.clientIp;
 }
 
 /** Run a store call; reject if it throws or takes longer than `ms`. */

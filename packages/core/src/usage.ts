@@ -1,14 +1,14 @@
 import type { KeyAdminStore, UsageEntry } from './types.js';
 
-const DAY_MS = 86_400_000;
-
 /**
- * Counts successful requests per key and UTC day in memory and writes them to the store in
- * batches, off the request path. A failed write is kept and retried with the next batch.
+ * Counts successful requests per key in memory and writes them to the store in batches, off the
+ * request path. The batch is stamped when it is written: `lastUsedAt` and the UTC day are
+ * exact to within one flush interval, which keeps the clock off the request path. A failed
+ * write is kept and sent again with the next batch.
  */
 export class UsageRecorder {
-  // keyId → UTC day number → [count, last used at]
-  private pending = new Map<string, Map<number, [number, number]>>();
+  private pending = new Map<string, number>();
+  private unsent: UsageEntry[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -16,21 +16,13 @@ export class UsageRecorder {
   constructor(
     private readonly store: Pick<KeyAdminStore, 'recordUsage'>,
     private readonly intervalMs: number,
+    private readonly now: () => number,
   ) {}
 
-  /** Count one request of `keyId` at `at` (epoch ms). O(1), no I/O. */
-  record(keyId: string, at: number): void {
+  /** Count one request of `keyId`. O(1), no I/O, no clock. */
+  record(keyId: string): void {
     if (this.closed) return;
-    const day = Math.floor(at / DAY_MS);
-    let days = this.pending.get(keyId);
-    if (!days) this.pending.set(keyId, (days = new Map()));
-    const slot = days.get(day);
-    if (slot) {
-      slot[0]++;
-      if (at > slot[1]) slot[1] = at;
-    } else {
-      days.set(day, [1, at]);
-    }
+    this.pending.set(keyId, (this.pending.get(keyId) ?? 0) + 1);
     if (!this.timer) {
       this.timer = setInterval(() => void this.flush().catch(() => {}), this.intervalMs);
       this.timer.unref?.();
@@ -41,19 +33,17 @@ export class UsageRecorder {
   async flush(): Promise<void> {
     // One write at a time keeps counts from being added twice.
     while (this.flushing) await this.flushing.catch(() => {});
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
+    if (this.pending.size === 0 && this.unsent.length === 0) return;
+    const at = this.now();
+    const day = new Date(at).toISOString().slice(0, 10);
+    const entries = this.unsent;
+    for (const [keyId, count] of this.pending) entries.push({ keyId, day, count, lastUsedAt: new Date(at) });
     this.pending = new Map();
-    const entries: UsageEntry[] = [];
-    for (const [keyId, days] of batch) {
-      for (const [day, [count, last]] of days) {
-        entries.push({ keyId, day: new Date(day * DAY_MS).toISOString().slice(0, 10), count, lastUsedAt: new Date(last) });
-      }
-    }
+    this.unsent = [];
     this.flushing = Promise.resolve()
       .then(() => this.store.recordUsage(entries))
       .catch((error: unknown) => {
-        this.restore(batch);
+        this.unsent = entries.concat(this.unsent);
         throw error;
       })
       .finally(() => {
@@ -68,21 +58,5 @@ export class UsageRecorder {
     this.timer = undefined;
     await this.flush();
     this.closed = true;
-  }
-
-  private restore(batch: Map<string, Map<number, [number, number]>>): void {
-    for (const [keyId, days] of batch) {
-      for (const [day, [count, last]] of days) {
-        let current = this.pending.get(keyId);
-        if (!current) this.pending.set(keyId, (current = new Map()));
-        const slot = current.get(day);
-        if (slot) {
-          slot[0] += count;
-          slot[1] = Math.max(slot[1], last);
-        } else {
-          current.set(day, [count, last]);
-        }
-      }
-    }
   }
 }

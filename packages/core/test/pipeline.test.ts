@@ -239,6 +239,15 @@ describe('headers in every shape', () => {
     }
   });
 
+  it("reads Node's own header object (null prototype, lowercase names) directly", async () => {
+    const { ks, user } = await setup();
+    const node = Object.assign(Object.create(null), { 'x-api-key': user.key, 'x-project-id': 'proj_alpha' });
+    expect(expectAuth(await ks.authenticate({ headers: node, path: '/sites' })).projectId).toBe('proj_alpha');
+    // Node never produces mixed case; such an object is not searched.
+    const odd = Object.assign(Object.create(null), { 'X-API-Key': user.key });
+    expectError(await ks.authenticate({ headers: odd, path: '/validate' }), 'missing_api_key');
+  });
+
   it('two casings of the key header in one plain object count as two values', async () => {
     const { ks, user } = await setup();
     expectError(await ks.authenticate({ headers: { 'X-API-Key': user.key, 'X-Api-Key': user.key }, path: '/validate' }), 'invalid_api_key');

@@ -35,22 +35,28 @@ describe('usage', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
-  it('counts from a failed write are kept and sent with the next batch', async () => {
+  it('counts from a failed write are kept and sent with the next batch, each stamped when batched', async () => {
     const written: UsageEntry[] = [];
     let fail = true;
-    const recorder = new UsageRecorder({ recordUsage: async (entries) => { if (fail) throw new Error('down'); written.push(...entries); } }, 60_000);
-    const day = Date.UTC(2026, 0, 2, 12);
-    recorder.record('key_a', day);
-    recorder.record('key_a', day + 1000);
+    let clock = Date.UTC(2026, 0, 2, 23, 59, 59, 500);
+    const store = { recordUsage: async (entries: UsageEntry[]) => { if (fail) throw new Error('down'); written.push(...entries); } };
+    const recorder = new UsageRecorder(store, 60_000, () => clock);
+    recorder.record('key_a');
+    recorder.record('key_a');
+    recorder.record('key_b');
     await expect(recorder.flush()).rejects.toThrow('down');
-    recorder.record('key_a', day + 2000);
-    recorder.record('key_a', day + 86_400_000);
+    clock += 1000; // past midnight: the next batch is a new UTC day
+    recorder.record('key_a');
     fail = false;
     await recorder.close();
     expect(written).toEqual([
-      { keyId: 'key_a', day: '2026-01-02', count: 3, lastUsedAt: new Date(day + 2000) },
-      { keyId: 'key_a', day: '2026-01-03', count: 1, lastUsedAt: new Date(day + 86_400_000) },
+      { keyId: 'key_a', day: '2026-01-02', count: 2, lastUsedAt: new Date(Date.UTC(2026, 0, 2, 23, 59, 59, 500)) },
+      { keyId: 'key_b', day: '2026-01-02', count: 1, lastUsedAt: new Date(Date.UTC(2026, 0, 2, 23, 59, 59, 500)) },
+      { keyId: 'key_a', day: '2026-01-03', count: 1, lastUsedAt: new Date(Date.UTC(2026, 0, 3, 0, 0, 0, 500)) },
     ]);
+    recorder.record('key_a');
+    await recorder.flush();
+    expect(written).toHaveLength(3);
   });
 
   it('close() flushes what is pending', async () => {
@@ -94,6 +100,20 @@ describe('failed-attempt throttle', () => {
     expect((await ks.authenticate({ headers: headers(user.key), path: '/validate', clientIp: '10.0.0.9' })).ok).toBe(true);
     for (let i = 0; i < 5; i++) await ks.authenticate({ headers: headers('garbage'), path: '/validate', clientIp: '10.0.0.9' });
     expect((await ks.authenticate({ headers: headers(user.key), path: '/validate', clientIp: '10.0.0.9' })).ok).toBe(true);
+  });
+
+  it('reads a client address given as a function only when the throttle needs it', async () => {
+    const { ks, user } = await setup();
+    let reads = 0;
+    const clientIp = () => (reads++, '10.0.0.7');
+    await ks.authenticate({ headers: headers(user.key), path: '/validate', clientIp });
+    await ks.authenticate({ headers: headers('garbage'), path: '/validate', clientIp });
+    expect(reads).toBe(0);
+    const throttled = (await setup({ throttle: { maxFailures: 1, windowMs: 60_000 } })).ks;
+    await throttled.authenticate({ headers: headers('garbage'), path: '/validate', clientIp });
+    const second = await throttled.authenticate({ headers: headers('garbage'), path: '/validate', clientIp });
+    expect(!second.ok && second.error.status).toBe(429);
+    expect(reads).toBe(2);
   });
 
   it('without a client address nothing is throttled', async () => {

@@ -33,7 +33,7 @@ export interface KeyscopeExpressOptions {
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
   const { project, onError } = checkAdapterOptions(ks, options, 'next');
   return function keyscopeMiddleware(req, res, next) {
-    ks.authenticate({ headers: req.headers, method: req.method, path: req.path, project, clientIp: req.ip }).then((result) => {
+    ks.authenticate({ headers: req.headers, method: req.method, path: req.path, project, clientIp: () => req.ip }).then((result) => {
       if (result.ok) {
         req.auth = result.auth;
         next();

@@ -31,10 +31,12 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
   if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
 
   fastify.addHook('onRequest', async function keyscopeOnRequest(request, reply) {
-    const rule = request.routeOptions.config.keyscope;
+    // routeOptions is rebuilt on every read: read it once.
+    const { config, url } = request.routeOptions;
+    const rule = config.keyscope;
     if (rule === false) return;
-    const path = pathBelow(prefix, request.routeOptions.url ?? request.url);
-    const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, clientIp: request.ip });
+    const path = pathBelow(prefix, url ?? request.url);
+    const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, clientIp: () => request.ip });
     if (result.ok) {
       request.auth = result.auth;
       return;

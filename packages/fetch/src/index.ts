@@ -57,7 +57,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
   const { project, onError, clientIp } = checkAdapterOptions(ks, options, 'throw');
   if (clientIp !== undefined && typeof clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
   return async function keyscopeMiddleware(c, next) {
-    const input = { headers: c.req.raw.headers, method: c.req.method, path: pathBelow(basePath(c), c.req.path), project, clientIp: clientIp?.(c) };
+    const input = { headers: c.req.raw.headers, method: c.req.method, path: pathBelow(basePath(c), c.req.path), project, clientIp: clientIp && (() => clientIp(c)) };
     const result = await ks.authenticate(input);
     if (result.ok) {
       c.set('auth', result.auth);

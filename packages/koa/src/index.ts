@@ -30,7 +30,7 @@ export interface KeyscopeKoaOptions {
 export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
   const { project, onError } = checkAdapterOptions(ks, options, 'throw');
   return async function keyscopeMiddleware(ctx, next) {
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(routerPrefix(ctx), ctx.path), project, clientIp: ctx.ip });
+    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(routerPrefix(ctx), ctx.path), project, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
