@@ -1,26 +1,73 @@
-import { createHash } from 'node:crypto';
-import * as crypto from 'node:crypto';
-import { bench, run, summary } from 'mitata';
+// In-process micro benchmarks: authenticate() on a cache hit against the hand-written check,
+// measured side by side in interleaved rounds, and the memory that N cached keys cost.
+// `node --expose-gc micro/auth.mjs` prints a table; `--json ROUNDS KEYS` prints JSON (run.mjs).
+import { hash } from 'node:crypto';
+import { measure } from 'mitata';
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 
+const json = process.argv[2] === '--json';
+const rounds = Number(process.argv[3] ?? 5);
+const memoryKeys = Number(process.argv[4] ?? 100_000);
+
 const store = new MemoryStore();
-store.addProject({ id: 'proj_alpha', ownerId: 'u', name: 'a' });
-const ks = createKeyscope({ store, usage: false });
+store.addProject({ id: 'proj_alpha', ownerId: 'u', name: 'Alpha' });
+const ks = createKeyscope({ store });
 const { key } = await ks.keys.create({ ownerId: 'u', name: 'k', level: 'user' });
-const headers = { 'x-api-key': key, 'x-project-id': 'proj_alpha', host: 'x', accept: '*/*' };
-const input = { headers, path: '/sites' };
-await ks.authenticate(input);
-const map = new Map([[crypto.hash('sha256', key, 'hex'), { owner: 'u', projects: new Set(['proj_alpha']) }]]);
-function hand(h) {
+// Node's IncomingHttpHeaders as a server sees them: a null-prototype object, lowercase names.
+const headers = Object.assign(Object.create(null), { host: '127.0.0.1:3000', 'user-agent': 'bench', accept: '*/*', 'x-api-key': key, 'x-project-id': 'proj_alpha' });
+const input = { headers, method: 'GET', path: '/sites' };
+if (!(await ks.authenticate(input)).ok) throw new Error('bench key refused');
+
+const byHash = new Map([[hash('sha256', key, 'hex'), { ownerId: 'u', projects: new Set(['proj_alpha']) }]]);
+function handCheck(h) {
   const k = h['x-api-key'];
   if (typeof k !== 'string') return null;
-  const rec = map.get(crypto.hash('sha256', k, 'hex'));
-  if (!rec) return null;
-  const p = h['x-project-id'];
-  return rec.projects.has(p) ? { owner: rec.owner, projectId: p } : null;
+  const entry = byHash.get(hash('sha256', k, 'hex'));
+  if (!entry) return null;
+  const projectId = h['x-project-id'];
+  return entry.projects.has(projectId) ? { ownerId: entry.ownerId, projectId } : null;
 }
-summary(() => {
-  bench('hand-written', () => hand(headers));
-  bench('keyscope authenticate (await)', async () => await ks.authenticate(input));
-});
-await run();
+
+// The call alone (for authenticate(), the synchronous work and its settled promise) measured
+// by mitata, and the call awaited as a middleware does, in a plain timed loop (mitata's async
+// harness adds its own await to every iteration). Interleaved rounds, median.
+let sink;
+const N = 500_000;
+const loopAwait = async (fn) => { const t = performance.now(); for (let i = 0; i < N; i++) sink = await fn(); return ((performance.now() - t) / N) * 1e6; };
+const cases = {
+  hand: async () => (await measure(() => handCheck(headers))).avg,
+  authenticate: async () => (await measure(() => ks.authenticate(input))).avg,
+  handAwaited: () => loopAwait(() => handCheck(headers)),
+  authenticateAwaited: () => loopAwait(() => ks.authenticate(input)),
+};
+const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+for (let round = 0; round < rounds + 1; round++) {
+  for (const [name, run] of Object.entries(cases)) {
+    const ns = await run();
+    if (round > 0) samples[name].push(ns); // round 0 warms the JIT
+  }
+}
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const ns = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+await ks.close();
+
+// Memory: N keys resolved once each, so all N sit in the cache.
+const big = new MemoryStore();
+const filler = createKeyscope({ store: big, usage: false, cache: { max: memoryKeys } });
+const issued = [];
+for (let i = 0; i < memoryKeys; i++) issued.push((await filler.keys.create({ ownerId: 'u', name: `k${i}`, level: 'user' })).key);
+// Held globally so nothing measured is collected as dead once the loop ends.
+globalThis.benchHeld = { big, filler, issued };
+const settle = () => { globalThis.gc?.(); globalThis.gc?.(); return process.memoryUsage(); };
+const before = settle();
+for (const k of issued) await filler.authenticate({ headers: { 'x-api-key': k }, path: '/validate' });
+const after = settle();
+const memory = { keys: memoryKeys, rssMB: (after.rss - before.rss) / 2 ** 20, heapMB: (after.heapUsed - before.heapUsed) / 2 ** 20, gcExposed: typeof globalThis.gc === 'function' };
+
+const result = { rounds, ns, ratio: { authenticateToHand: ns.authenticate / ns.hand, awaitedToAwaited: ns.authenticateAwaited / ns.handAwaited }, memory };
+if (json) console.log(JSON.stringify(result));
+else {
+  console.table(ns);
+  console.log(`authenticate / hand-written = ${result.ratio.authenticateToHand.toFixed(2)} (target ≤ 1.5); both awaited: ${result.ratio.awaitedToAwaited.toFixed(2)}`);
+  console.log(`${memoryKeys.toLocaleString()} cached keys: +${memory.rssMB.toFixed(1)} MB RSS, +${memory.heapMB.toFixed(1)} MB heap (target ≤ 64 MB RSS)`);
+}

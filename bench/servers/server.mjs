@@ -1,0 +1,105 @@
+// One benchmark server in its own process: FRAMEWORK × VARIANT, answering GET /sites.
+// Variants: bare (no auth), hand (the hand-written reference check), keyscope, peer (the
+// framework's popular alternative, where one exists). Started by ../run.mjs with fork(), it
+// reports its port and answers { stats } messages with keyscope's store-call counts.
+import { createServer } from 'node:http';
+import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS } = process.env;
+const keys = JSON.parse(readFileSync(BENCH_KEYS, 'utf8')); // { owner, projectId, plaintext: [...] }
+const payload = { ok: true };
+
+// The physical reference: sha256, a Map lookup and a project Set, written by hand.
+const byHash = new Map(keys.plaintext.map((k) => [hash('sha256', k, 'hex'), { ownerId: keys.owner, projects: new Set([keys.projectId]) }]));
+function handCheck(headers) {
+  const key = headers['x-api-key'];
+  if (typeof key !== 'string') return null;
+  const entry = byHash.get(hash('sha256', key, 'hex'));
+  if (!entry) return null;
+  const projectId = headers['x-project-id'];
+  return entry.projects.has(projectId) ? { ownerId: entry.ownerId, projectId } : null;
+}
+
+let storeCalls = 0;
+async function keyscopeInstance() {
+  const { createKeyscope } = await import('@keyscope/core');
+  const { SqliteStore } = await import('@keyscope/sqlite');
+  const store = new SqliteStore({ filename: BENCH_DB });
+  const findKeyByHash = store.findKeyByHash.bind(store);
+  store.findKeyByHash = (h) => {
+    storeCalls++;
+    return findKeyByHash(h);
+  };
+  return createKeyscope({ store });
+}
+
+async function express() {
+  const { default: express } = await import('express');
+  const app = express();
+  if (VARIANT === 'keyscope') app.use((await import('@keyscope/express')).keyscope(await keyscopeInstance()));
+  if (VARIANT === 'hand') app.use((req, res, next) => (handCheck(req.headers) ? next() : res.status(401).json({ error: 'Invalid API key' })));
+  if (VARIANT === 'peer') {
+    const { default: passport } = await import('passport');
+    const { HeaderAPIKeyStrategy } = await import('passport-headerapikey');
+    const plain = new Map(keys.plaintext.map((k) => [k, { ownerId: keys.owner }]));
+    passport.use(new HeaderAPIKeyStrategy({ header: 'X-API-Key', prefix: '' }, false, (key, done) => done(null, plain.get(key) ?? false)));
+    app.use(passport.initialize());
+    app.use(passport.authenticate('headerapikey', { session: false }));
+  }
+  app.get('/sites', (req, res) => res.json(payload));
+  return createServer(app);
+}
+
+async function koa() {
+  const { default: Koa } = await import('koa');
+  const app = new Koa();
+  if (VARIANT === 'keyscope') app.use((await import('@keyscope/koa')).keyscope(await keyscopeInstance()));
+  if (VARIANT === 'hand') app.use((ctx, next) => (handCheck(ctx.headers) ? next() : ((ctx.status = 401), (ctx.body = { error: 'Invalid API key' }))));
+  app.use((ctx) => {
+    if (ctx.path === '/sites') ctx.body = payload;
+  });
+  return createServer(app.callback());
+}
+
+async function fastify() {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  if (VARIANT === 'keyscope') await app.register((await import('@keyscope/fastify')).keyscope, { keyscope: await keyscopeInstance() });
+  if (VARIANT === 'hand') {
+    app.addHook('onRequest', async (request, reply) => {
+      if (!handCheck(request.headers)) return reply.code(401).send({ error: 'Invalid API key' });
+    });
+  }
+  if (VARIANT === 'peer') await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set(keys.plaintext) });
+  app.get('/sites', async () => payload);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return app.server;
+}
+
+async function hono() {
+  const { Hono } = await import('hono');
+  const { getRequestListener } = await import('@hono/node-server');
+  const app = new Hono();
+  if (VARIANT === 'keyscope') app.use((await import('@keyscope/fetch')).keyscope(await keyscopeInstance()));
+  if (VARIANT === 'hand') {
+    app.use(async (c, next) => {
+      const h = { 'x-api-key': c.req.header('x-api-key'), 'x-project-id': c.req.header('x-project-id') };
+      if (!handCheck(h)) return c.json({ error: 'Invalid API key' }, 401);
+      await next();
+    });
+  }
+  app.get('/sites', (c) => c.json(payload));
+  return createServer(getRequestListener(app.fetch));
+}
+
+const builders = { express, koa, fastify, hono };
+if (!builders[FRAMEWORK]) throw new Error(`FRAMEWORK must be one of ${Object.keys(builders).join(', ')}`);
+const server = await builders[FRAMEWORK]();
+if (!server.listening) await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+process.on('message', (message) => {
+  if (message === 'stats') process.send({ storeCalls });
+  if (message === 'reset') storeCalls = 0;
+  if (message === 'stop') server.close(() => process.exit(0));
+});
+process.send({ port: server.address().port });
