@@ -70,7 +70,7 @@ export function renderMarkdown(result) {
   out.push('');
   out.push('| framework | scenario | req/s | ÷ valid key | p99 ms | store calls |');
   out.push('|---|---|---:|---:|---:|---:|');
-  const names = { valid: 'valid key, cache warm', badChecksum: 'flood of bad-checksum keys', unknown: 'flood of 1,000 unknown well-formed keys', cold: `a different valid key per request (${fmt(result.plan.coldKeys - 1000)} keys in SQLite)` };
+  const names = { valid: 'valid key, cache warm', badChecksum: 'flood of bad-checksum keys', unknown: 'flood of 1,000 unknown well-formed keys', cold: `a different valid key per request (${fmt(result.plan.coldKeys - 1001)} keys in SQLite, cache of ${fmt(result.plan.cacheMax)})` };
   for (const [framework, { scenarios }] of Object.entries(result.http)) {
     if (!scenarios) continue;
     for (const [key, name] of Object.entries(names)) {

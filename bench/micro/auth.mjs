@@ -8,6 +8,7 @@ import { createKeyscope, MemoryStore } from '@keyscope/core';
 const json = process.argv[2] === '--json';
 const rounds = Number(process.argv[3] ?? 5);
 const memoryKeys = Number(process.argv[4] ?? 100_000);
+const N = Number(process.argv[5] ?? 500_000); // iterations per timed loop
 
 const store = new MemoryStore();
 store.addProject({ id: 'proj_alpha', ownerId: 'u', name: 'Alpha' });
@@ -32,7 +33,6 @@ function handCheck(h) {
 // by mitata, and the call awaited as a middleware does, in a plain timed loop (mitata's async
 // harness adds its own await to every iteration). Interleaved rounds, median.
 let sink;
-const N = 500_000;
 const loopAwait = async (fn) => { const t = performance.now(); for (let i = 0; i < N; i++) sink = await fn(); return ((performance.now() - t) / N) * 1e6; };
 const cases = {
   hand: async () => (await measure(() => handCheck(headers))).avg,

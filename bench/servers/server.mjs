@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS } = process.env;
+const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000' } = process.env;
 const keys = JSON.parse(readFileSync(BENCH_KEYS, 'utf8')); // { owner, projectId, plaintext: [...] }
 const payload = { ok: true };
 
@@ -31,7 +31,7 @@ async function keyscopeInstance() {
     storeCalls++;
     return findKeyByHash(h);
   };
-  return createKeyscope({ store });
+  return createKeyscope({ store, cache: { max: Number(BENCH_CACHE_MAX) } });
 }
 
 async function express() {
