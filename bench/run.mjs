@@ -8,8 +8,6 @@ import { request, Agent } from 'node:http';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { createKeyscope, generateKey } from '@keyscope/core';
-import { SqliteStore } from '@keyscope/sqlite';
 import { renderMarkdown, renderSvg } from './report.mjs';
 
 const here = import.meta.dirname;
@@ -34,6 +32,9 @@ if (['core', 'sqlite', 'express', 'koa', 'fastify', 'fetch'].some((pkg) => !exis
   console.error('building the packages first…');
   execFileSync('npx', ['-y', 'pnpm@12.4.2', 'build'], { cwd: join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 }
+// Imported only now: they are the built packages.
+const { createKeyscope, generateKey } = await import('@keyscope/core');
+const { SqliteStore } = await import('@keyscope/sqlite');
 
 const work = mkdtempSync(join(tmpdir(), 'keyscope-bench-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
