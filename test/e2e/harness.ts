@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(ROOT, 'examples/src/main.ts');
@@ -29,6 +30,17 @@ function nodeEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export function tempDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyscope-e2e-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A temp dir and a list of started servers for one test file; both are cleaned up after it. */
+export function processScope(): { tmp: ReturnType<typeof tempDir>; running: ServerProcess[] } {
+  const tmp = tempDir();
+  const running: ServerProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(running.map((server) => server.stop('SIGKILL')));
+    tmp.remove();
+  });
+  return { tmp, running };
 }
 
 export interface ServerProcess {

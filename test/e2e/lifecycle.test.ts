@@ -4,19 +4,14 @@
  * failed-attempt throttle (on in the examples) answers 429.
  */
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
-import { cli, demoKeys, FRAMEWORKS, startServer, tempDir, until, type ServerProcess } from './harness.js';
+import { cli, demoKeys, FRAMEWORKS, startServer, processScope, until } from './harness.js';
 
 // Each test starts real processes; on a busy machine that takes longer than the default.
 vi.setConfig({ testTimeout: 60_000 });
 
-const tmp = tempDir();
-const running: ServerProcess[] = [];
-afterAll(async () => {
-  await Promise.all(running.map((server) => server.stop('SIGKILL')));
-  tmp.remove();
-});
+const { tmp, running } = processScope();
 
 async function start(framework: (typeof FRAMEWORKS)[number], name: string, env: Record<string, string> = {}) {
   const server = await startServer(framework, path.join(tmp.dir, `${framework}-${name}.db`), env);

@@ -6,9 +6,9 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
-import { cliRaw, demoKeys, startServer, tempDir, type CreatedKey, type ServerProcess } from './harness.js';
+import { cliRaw, demoKeys, startServer, processScope, type CreatedKey, type ServerProcess } from './harness.js';
 
 const HAS_CURL = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
 const KEY_PATTERN = /ks_[A-Za-z0-9]{20,}/;
@@ -86,12 +86,7 @@ function runWithCurl(args: string[]): Promise<number> {
 // Each test starts real processes; on a busy machine that takes longer than the default.
 vi.setConfig({ testTimeout: 60_000 });
 
-const tmp = tempDir();
-const running: ServerProcess[] = [];
-afterAll(async () => {
-  await Promise.all(running.map((server) => server.stop('SIGKILL')));
-  tmp.remove();
-});
+const { tmp, running } = processScope();
 
 async function start(...args: Parameters<typeof startServer>): Promise<ServerProcess> {
   const server = await startServer(...args);
