@@ -44,6 +44,13 @@ describe.each(packages.map((p) => [p.json.name as string, p] as const))('%s as p
     expect(cjsNames).toEqual(esmNames);
   });
 
+  it('has types that resolve the same for node10, node16 (ESM and CJS) and bundlers (are-the-types-wrong)', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), '--pack', dir, '--format', 'json'], { cwd: root });
+    const report = JSON.parse(stdout);
+    expect(report.analysis.entrypoints).toHaveProperty('.');
+    expect(report.problems).toEqual({});
+  });
+
   it('passes publint', async () => {
     const { stdout } = await run(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), '--pack', 'npm', '--strict', dir], { cwd: root });
     expect(stdout).toMatch(/All good|No issues/i);
