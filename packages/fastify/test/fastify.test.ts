@@ -1,15 +1,8 @@
-import { createKeyscope, MemoryStore } from '@keyscope/core';
 import keyscopeDefault, { keyscope, type KeyscopeFastifyOptions } from '@keyscope/fastify';
 import Fastify from 'fastify';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ks, userKey } from '../../../test/support/adapter-fixture.js';
 
-const store = new MemoryStore();
-store.addProject({ id: 'proj_a', ownerId: 'usr_1', name: 'Alpha' });
-const ks = createKeyscope({ store, usage: false });
-let userKey = '';
-beforeAll(async () => {
-  userKey = (await ks.keys.create({ ownerId: 'usr_1', name: 'user key', level: 'user' })).key;
-});
 
 describe('@keyscope/fastify', () => {
   it('is the default export too', () => {

@@ -1,15 +1,9 @@
-import { createKeyscope, MemoryStore } from '@keyscope/core';
+import { createKeyscope } from '@keyscope/core';
 import { authenticateRequest, keyscope, type KeyscopeHonoOptions } from '@keyscope/fetch';
 import { Hono } from 'hono';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ks, store, userKey } from '../../../test/support/adapter-fixture.js';
 
-const store = new MemoryStore();
-store.addProject({ id: 'proj_a', ownerId: 'usr_1', name: 'Alpha' });
-const ks = createKeyscope({ store, usage: false });
-let userKey = '';
-beforeAll(async () => {
-  userKey = (await ks.keys.create({ ownerId: 'usr_1', name: 'user key', level: 'user' })).key;
-});
 
 describe('authenticateRequest', () => {
   it('returns the caller, or a ready Response', async () => {

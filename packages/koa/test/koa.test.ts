@@ -1,18 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { keyscope, type KeyscopeKoaOptions } from '@keyscope/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ks, userKey } from '../../../test/support/adapter-fixture.js';
 
-const store = new MemoryStore();
-store.addProject({ id: 'proj_a', ownerId: 'usr_1', name: 'Alpha' });
-const ks = createKeyscope({ store, usage: false });
-let userKey = '';
-beforeAll(async () => {
-  userKey = (await ks.keys.create({ ownerId: 'usr_1', name: 'user key', level: 'user' })).key;
-});
 
 const servers: Array<{ close(): void }> = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));
