@@ -1,9 +1,9 @@
 // In-process micro benchmarks: authenticate() on a cache hit against the hand-written check,
 // measured side by side in interleaved rounds, and the memory that N cached keys cost.
 // `node --expose-gc micro/auth.mjs` prints a table; `--json ROUNDS KEYS` prints JSON (run.mjs).
-import { hash } from 'node:crypto';
 import { measure } from 'mitata';
 import { createKeyscope, MemoryStore } from '@keyscope/core';
+import { createHandCheck } from '../hand-check.mjs';
 
 const json = process.argv[2] === '--json';
 const rounds = Number(process.argv[3] ?? 5);
@@ -19,15 +19,7 @@ const headers = Object.assign(Object.create(null), { host: '127.0.0.1:3000', 'us
 const input = { headers, method: 'GET', path: '/sites' };
 if (!(await ks.authenticate(input)).ok) throw new Error('bench key refused');
 
-const byHash = new Map([[hash('sha256', key, 'hex'), { ownerId: 'u', projects: new Set(['proj_alpha']) }]]);
-function handCheck(h) {
-  const k = h['x-api-key'];
-  if (typeof k !== 'string') return null;
-  const entry = byHash.get(hash('sha256', k, 'hex'));
-  if (!entry) return null;
-  const projectId = h['x-project-id'];
-  return entry.projects.has(projectId) ? { ownerId: entry.ownerId, projectId } : null;
-}
+const handCheck = createHandCheck([key], 'u', 'proj_alpha');
 
 // The call alone (for authenticate(), the synchronous work and its settled promise) measured
 // by mitata, and the call awaited as a middleware does, in a plain timed loop (mitata's async

@@ -3,23 +3,14 @@
 // framework's popular alternative, where one exists). Started by ../run.mjs with fork(), it
 // reports its port and answers { stats } messages with keyscope's store-call counts.
 import { createServer } from 'node:http';
-import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createHandCheck } from '../hand-check.mjs';
 
 const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000' } = process.env;
 const keys = JSON.parse(readFileSync(BENCH_KEYS, 'utf8')); // { owner, projectId, plaintext: [...] }
 const payload = { ok: true };
 
-// The physical reference: sha256, a Map lookup and a project Set, written by hand.
-const byHash = new Map(keys.plaintext.map((k) => [hash('sha256', k, 'hex'), { ownerId: keys.owner, projects: new Set([keys.projectId]) }]));
-function handCheck(headers) {
-  const key = headers['x-api-key'];
-  if (typeof key !== 'string') return null;
-  const entry = byHash.get(hash('sha256', key, 'hex'));
-  if (!entry) return null;
-  const projectId = headers['x-project-id'];
-  return entry.projects.has(projectId) ? { ownerId: entry.ownerId, projectId } : null;
-}
+const handCheck = createHandCheck(keys.plaintext, keys.owner, keys.projectId);
 
 let storeCalls = 0;
 async function keyscopeInstance() {
