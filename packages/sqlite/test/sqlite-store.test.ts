@@ -4,22 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BASE62, createKeyscope, crc32, hashKey } from '@keyscope/core';
+import { createKeyscope, hashKey } from '@keyscope/core';
 import { SCHEMA_VERSION, SqliteStore } from '@keyscope/sqlite';
+import { fixtureKey } from './fixtures/make-v1.mjs';
 
 const FIXTURE_V1 = fileURLToPath(new URL('./fixtures/v1.db', import.meta.url));
 
-/** The key stored (as a hash) in fixtures/v1.db; see fixtures/make-v1.mjs. */
-function fixtureKey(): string {
-  const body = 'ks_v1FixtureKeyNotASecret00000000';
-  let crc = crc32(body);
-  let tail = '';
-  for (let i = 0; i < 6; i++) {
-    tail = BASE62[crc % 62] + tail;
-    crc = Math.floor(crc / 62);
-  }
-  return body + tail;
-}
 
 let dir: string;
 const open: SqliteStore[] = [];
