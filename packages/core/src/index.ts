@@ -31,6 +31,7 @@ export type {
   KeyUsage,
   Project,
   ProjectDirectory,
+  StoreChange,
   UsageDay,
   UsageEntry,
 } from './types.js';

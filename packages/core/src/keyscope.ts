@@ -288,7 +288,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     for (const hash of stale) keyCache.delete(hash);
   }
 
-  const unsubscribe = (store as Partial<KeyAdminStore>).subscribe?.((keyId) => invalidate(keyId));
+  const unsubscribe = (store as Partial<KeyAdminStore>).subscribe?.((change) => invalidate(change?.kind === 'key' ? change.keyId : undefined));
 
   const keys = createKeyAdmin({ store, projects, prefix, now, invalidate, flushUsage: () => usage?.flush() });
 

@@ -75,6 +75,12 @@ export interface KeyStore extends ProjectDirectory {
   findKeyByHash(hash: string): Promise<KeyRecord | null>;
 }
 
+/**
+ * One change a store reports to its subscribers: a key's revocation or expiry changed, or a
+ * project's owner changed (moved or deleted).
+ */
+export type StoreChange = { kind: 'key'; keyId: string } | { kind: 'project'; projectId: string };
+
 /** The write path: what `keyscope.keys` needs to issue, list, revoke and rotate keys. */
 export interface KeyAdminStore extends KeyStore {
   /** Persist a new key. Rejects if `record.id` or `record.hash` already exists. */
@@ -92,11 +98,12 @@ export interface KeyAdminStore extends KeyStore {
   /** A key's usage, or `null` when no such key. */
   getUsage(id: string): Promise<KeyUsage | null>;
   /**
-   * Optional: be told when another process changed keys, so caches drop what they hold.
-   * The listener gets a key id, or no argument for "anything may have changed".
-   * Returns a function that unsubscribes.
+   * Optional: be told when keys or projects changed, so caches drop what they hold. A store
+   * reports the writes made through it (so every keyscope instance on one store object sees
+   * them at once) and, where it can, other processes' writes. The listener gets what changed,
+   * or no argument for "anything may have changed". Returns a function that unsubscribes.
    */
-  subscribe?(listener: (keyId?: string) => void): () => void;
+  subscribe?(listener: (change?: StoreChange) => void): () => void;
   /** Optional: release connections and handles. */
   close?(): Promise<void> | void;
 }
