@@ -103,5 +103,7 @@ export const CASES: readonly Case[] = [
   { name: 'group: scoped route, project key', path: '/api/v1/sites', headers: [K('project')], expect: { status: 200, route: 'v1:sites', auth: PROJECT_KEY } },
   { name: 'group: no key', path: '/api/v1/validate', headers: [], expect: { status: 401, code: 'missing_api_key' } },
   { name: 'group: revoked key', path: '/api/v1/validate', headers: [K('revoked')], expect: { status: 401, code: 'invalid_api_key' } },
+  { name: 'group: the prefix in another case, no key', path: '/API/V1/validate', headers: [], expect: { status: [401, 404] } },
+  { name: 'group: the prefix in another case, scoped route, user key', path: '/Api/v1/sites', headers: [K('user')], expect: { status: REFUSED } },
   { name: 'group: trick path /api/v1/VALIDATE', path: '/api/v1/VALIDATE', headers: [K('user')], expect: { status: REFUSED } },
 ];

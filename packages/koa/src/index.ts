@@ -1,5 +1,5 @@
 import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
   interface DefaultState {
@@ -8,7 +8,7 @@ declare module 'koa' {
   }
 }
 
-/** Options of {@link keyscope}. */
+/** Options of {@link keyscope} and {@link protectedRoutes}. */
 export interface KeyscopeKoaOptions {
   /**
    * Whether a user-level key needs `X-Project-ID` here. Default: the core decides from
@@ -22,28 +22,108 @@ export interface KeyscopeKoaOptions {
   onError?: 'respond' | 'throw';
 }
 
-/**
- * Koa middleware: authenticates the request and sets `ctx.state.auth`, or refuses it.
- *
- * @example router.get('/validate', keyscope(ks, { project: 'optional' }), (ctx) => { ctx.body = ctx.state.auth })
- */
-export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
+/** What {@link protectedRoutes} uses of an `@koa/router` router: its public API only. */
+export interface KoaRouterLike {
+  opts: { prefix?: string; routerPath?: string };
+  match(path: string, method: string): { route: boolean };
+  matchHost?(host?: string): boolean;
+  routes(): Middleware;
+}
+
+type Check = (ctx: Context, next: Next, prefix: string | undefined) => Promise<unknown>;
+
+function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
   const { project, onError } = checkAdapterOptions(ks, options, 'throw');
-  return async function keyscopeMiddleware(ctx, next) {
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(routerPrefix(ctx), ctx.path), project, clientIp: () => ctx.ip });
+  return async (ctx, next, prefix) => {
+    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(prefix, ctx.path), project, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
+    if (ctx.headerSent || !ctx.writable) return; // someone already answered: nothing left to refuse
     ctx.status = result.error.status;
     ctx.set(result.error.headers);
     ctx.body = JSON.stringify(result.error.body);
   };
 }
 
-/** The prefix of the `@koa/router` router running this middleware, if any. */
-function routerPrefix(ctx: Context): string | undefined {
-  const prefix = (ctx as { router?: { opts?: { prefix?: unknown } } }).router?.opts?.prefix;
+/**
+ * Koa middleware: authenticates the request and sets `ctx.state.auth`, or refuses it. Mount it
+ * with `app.use` or on single routes; for a whole router use {@link protectedRoutes}.
+ *
+ * @example router.get('/validate', keyscope(ks, { project: 'optional' }), (ctx) => { ctx.body = ctx.state.auth })
+ */
+export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
+  const check = checker(ks, options);
+  return function keyscopeMiddleware(ctx, next) {
+    return check(ctx, next, dispatchPrefix(ctx, keyscopeMiddleware));
+  };
+}
+
+/**
+ * `router.routes()` with keyscope in front of every route of `router` (nested routers included):
+ * the router itself says whether a route will run, and only then is the request authenticated.
+ *
+ * @example app.use(protectedRoutes(ks, api)) // instead of app.use(api.routes())
+ */
+export function protectedRoutes(ks: Keyscope, router: KoaRouterLike, options: KeyscopeKoaOptions = {}): Middleware {
+  const check = checker(ks, options);
+  if (typeof router?.match !== 'function' || typeof router.routes !== 'function') throw new TypeError('router must be an @koa/router Router');
+  const dispatch = router.routes();
+  return function protectedRoutesMiddleware(ctx, next) {
+    // The host check and the path the router's own dispatch reads (@koa/router `middleware()`).
+    if (router.matchHost && !router.matchHost(ctx.host)) return dispatch(ctx, next);
+    const { newRouterPath, routerPath } = ctx as RouterState;
+    const path = router.opts?.routerPath || newRouterPath || ctx.path || String(routerPath ?? '');
+    if (!router.match(path, ctx.method).route) return dispatch(ctx, next);
+    return check(ctx, () => dispatch(ctx, next), router.opts?.prefix);
+  };
+}
+
+interface RouterLayer {
+  path: unknown;
+  methods: string[];
+  stack: unknown[];
+  match(path: string): boolean;
+}
+interface RouterState {
+  router?: { opts?: { prefix?: unknown; sensitive?: boolean }; stack?: RouterLayer[] };
+  routeMatched?: boolean;
+  routerPath?: unknown;
+  newRouterPath?: string;
+}
+
+const checkedLayers = new WeakSet<object>();
+
+/**
+ * The prefix of the `@koa/router` router whose dispatch is running this middleware right now.
+ * `ctx.router` stays set after a router that matched nothing: only a layer of it that holds this
+ * middleware and that the router just entered (`ctx.routerPath`) counts.
+ */
+function dispatchPrefix(ctx: Context, self: Middleware): string | undefined {
+  const { router, routeMatched, routerPath } = ctx as RouterState;
+  if (!router || routeMatched !== true) return undefined;
+  const layer = router.stack?.find((l) => l.path === routerPath && l.stack.includes(self));
+  if (!layer) return undefined;
+  if (!checkedLayers.has(layer)) {
+    checkedLayers.add(layer);
+    warnIfCaseSensitiveUse(ctx, router, layer);
+  }
+  const prefix = router.opts?.prefix;
   return typeof prefix === 'string' ? prefix : undefined;
+}
+
+/**
+ * `router.use(mw)` without a path matches the router's prefix case-sensitively while its routes
+ * match in any case, so `/API/...` reaches the routes without this middleware: say so, once.
+ */
+function warnIfCaseSensitiveUse(ctx: Context, router: NonNullable<RouterState['router']>, layer: RouterLayer): void {
+  if (layer.methods.length > 0 || router.opts?.sensitive === true) return;
+  if (layer.match(ctx.path.toUpperCase()) && layer.match(ctx.path.toLowerCase())) return;
+  process.emitWarning(
+    'keyscope(ks) was added with router.use() to a router whose prefix is matched case-sensitively while its routes are not, ' +
+      'so a request spelling the prefix in another case reaches the routes without it. Use app.use(protectedRoutes(ks, router)) instead.',
+    { code: 'KEYSCOPE_KOA_ROUTER_USE' },
+  );
 }

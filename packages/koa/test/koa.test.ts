@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { keyscope, type KeyscopeKoaOptions } from '@keyscope/koa';
+import { keyscope, protectedRoutes, type KeyscopeKoaOptions } from '@keyscope/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ks, userKey } from '../../../test/support/adapter-fixture.js';
 
 
@@ -30,6 +30,122 @@ describe('@keyscope/koa', () => {
     const required = await call(app, '/validate', { 'X-API-Key': userKey });
     expect(required.status).toBe(403);
     expect(JSON.parse(required.text).code).toBe('project_required');
+  });
+
+  describe('app-level keyscope after prefixed routers that matched nothing', () => {
+    // A router leaves ctx.router set after a dispatch that matched nothing; its prefix is not
+    // the path's mount point, so /sites/validate must not be read as the project-optional /validate.
+    function appAfter(...earlier: Router[]) {
+      const app = new Koa();
+      const ran: string[] = [];
+      for (const router of earlier) app.use(router.routes());
+      app.use(keyscope(ks));
+      const main = new Router();
+      main.get('/sites/:siteId', (ctx) => void (ran.push('site'), (ctx.body = ctx.state.auth)));
+      main.get('/api/:x/validate', (ctx) => void (ran.push('api'), (ctx.body = ctx.state.auth)));
+      app.use(main.routes());
+      return { app, ran };
+    }
+    const prefixed = (prefix: string, method: 'post' | 'get' = 'post') => {
+      const router = new Router({ prefix });
+      router[method]('/other', (ctx) => void (ctx.body = 'other'));
+      return router;
+    };
+    const nested = () => {
+      const parent = new Router({ prefix: '/api' });
+      const child = new Router({ prefix: '/v1' });
+      child.post('/validate', (ctx) => void (ctx.body = 'post'));
+      parent.use(child.routes());
+      return parent;
+    };
+
+    it.each([
+      { name: 'one prefixed router', routers: () => [prefixed('/sites')], path: '/sites/validate' },
+      { name: 'a prefixed router with a use-layer only', routers: () => [new Router({ prefix: '/sites' }).use((_ctx, next) => next())], path: '/sites/validate' },
+      { name: 'two prefixed routers', routers: () => [prefixed('/x'), prefixed('/sites', 'get')], path: '/sites/validate' },
+      { name: 'a nested router', routers: () => [nested()], path: '/api/v1/validate' },
+      { name: 'a nested router, then a prefixed one', routers: () => [nested(), prefixed('/api/v1')], path: '/api/v1/validate' },
+    ])('$name: $path needs a project', async ({ routers, path }) => {
+      const { app, ran } = appAfter(...routers());
+      const res = await call(app, path, { 'X-API-Key': userKey });
+      expect(res.status, res.text).toBe(403);
+      expect(JSON.parse(res.text).code).toBe('project_required');
+      expect(ran).toEqual([]);
+    });
+
+    it('after a router whose matched route passed the request on', async () => {
+      const logging = new Router({ prefix: '/sites' });
+      logging.get('/validate', (_ctx, next) => next());
+      const { app, ran } = appAfter(logging);
+      const res = await call(app, '/sites/validate', { 'X-API-Key': userKey });
+      expect(res.status).toBe(403);
+      expect(ran).toEqual([]);
+    });
+  });
+
+  describe('protectedRoutes(ks, router)', () => {
+    it('authenticates exactly the requests a route of the router will answer', async () => {
+      const app = new Koa();
+      const api = new Router({ prefix: '/api/v1' });
+      api.get('/validate', (ctx) => void (ctx.body = ctx.state.auth));
+      api.get('/sites', (ctx) => void (ctx.body = ctx.state.auth));
+      app.use(protectedRoutes(ks, api));
+      app.use((ctx) => void (ctx.body = 'fell through'));
+      expect((await call(app, '/api/v1/validate', { 'X-API-Key': userKey })).status).toBe(200);
+      expect((await call(app, '/API/V1/validate', {})).status).toBe(401);
+      expect(JSON.parse((await call(app, '/api/v1/sites', { 'X-API-Key': userKey })).text).code).toBe('project_required');
+      // Not a route of this router: no key needed, the request goes on.
+      expect((await call(app, '/api/v1/other', {})).text).toBe('fell through');
+      expect((await call(app, '/health', {})).text).toBe('fell through');
+    });
+
+    it('covers nested routers, with the path relative to the outer prefix', async () => {
+      const app = new Koa();
+      const parent = new Router({ prefix: '/api' });
+      const child = new Router({ prefix: '/v1' });
+      child.get('/validate', (ctx) => void (ctx.body = ctx.state.auth));
+      parent.get('/validate', (ctx) => void (ctx.body = ctx.state.auth));
+      parent.use(child.routes());
+      app.use(protectedRoutes(ks, parent));
+      expect((await call(app, '/API/V1/VALIDATE', {})).status).toBe(401);
+      expect((await call(app, '/api/validate', { 'X-API-Key': userKey })).status).toBe(200);
+      expect((await call(app, '/api/v1/validate', { 'X-API-Key': userKey })).status).toBe(403);
+    });
+
+    it('honours the router host', async () => {
+      const app = new Koa();
+      const api = new Router({ host: 'api.example' });
+      api.get('/validate', (ctx) => void (ctx.body = 'api'));
+      app.use(protectedRoutes(ks, api));
+      app.use((ctx) => void (ctx.body = 'elsewhere'));
+      expect((await call(app, '/validate', {})).text).toBe('elsewhere');
+    });
+
+    it('rejects a non-router at setup', () => {
+      expect(() => protectedRoutes(ks, {} as never)).toThrow(TypeError);
+      expect(() => protectedRoutes(ks, new Router(), { onError: 'next' } as never)).toThrow(/options\.onError/);
+    });
+  });
+
+  it('warns once when router.use(keyscope(ks)) sits on a prefixed, case-insensitive router', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const app = new Koa();
+      const api = new Router({ prefix: '/api/v1' });
+      api.use(keyscope(ks));
+      api.get('/validate', (ctx) => void (ctx.body = ctx.state.auth));
+      const open = new Router();
+      open.use(keyscope(ks));
+      open.get('/v', (ctx) => void (ctx.body = ctx.state.auth));
+      app.use(api.routes()).use(open.routes());
+      await call(app, '/api/v1/validate', { 'X-API-Key': userKey });
+      await call(app, '/api/v1/validate', { 'X-API-Key': userKey });
+      await call(app, '/v', { 'X-API-Key': userKey });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/protectedRoutes/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('matches the path relative to a nested router prefix', async () => {
