@@ -4,6 +4,8 @@ import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, ProjectDir
 
 /** Project and owner ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-`. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** The latest instant a JavaScript Date can hold. */
+const MAX_TIME = 8.64e15;
 const ADMIN_METHODS = ['createKey', 'getKey', 'listKeys', 'revokeKey', 'setKeyExpiry', 'getUsage'] as const;
 
 /** A key record as the admin API returns it: everything but the hash. */
@@ -125,8 +127,14 @@ export function createKeyAdmin(deps: {
       if (!Number.isSafeInteger(grace) || grace < 0) throw invalid('gracePeriodMs must be a whole number of milliseconds ≥ 0');
       const old = await existing(id);
       const at = deps.now();
+      // A grace period past the last representable Date would store no expiry at all.
+      if (at + grace > MAX_TIME) throw invalid(`gracePeriodMs ${grace} ends after the latest date a key can expire (${new Date(MAX_TIME).toISOString()})`);
       if (old.revokedAt !== null) throw invalid(`key ${id} is revoked; create a new key instead`);
       if (old.expiresAt !== null && old.expiresAt.getTime() <= at) throw invalid(`key ${id} has expired; create a new key instead`);
+      // A project key whose owner no longer owns its project is refused by every request; so is its rotation.
+      if (old.level === 'project' && !(await deps.projects.ownsProject(old.ownerId, old.projectId!))) {
+        throw invalid(`key ${id} belongs to project ${JSON.stringify(old.projectId)}, which its owner no longer owns; create a new key instead`);
+      }
       // The new key keeps the old one's lifetime, if it had one.
       const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
       // Issue first: if anything fails after this, the caller still holds a working key.

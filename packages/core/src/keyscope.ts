@@ -1,40 +1,16 @@
-import { LRUCache } from 'lru-cache';
-import { createKeyAdmin, ID_PATTERN, type KeyAdmin } from './admin.js';
-import { ERROR_TABLE, problemType, type AuthError, type KeyscopeErrorCode } from './errors.js';
+import { createKeyAdmin, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
-import { DEFAULT_KEY_PREFIX, assertKeyPrefix, hashKey, hasKeyShape, hasValidChecksum, keyLength as lengthOfKey } from './key-format.js';
-import type { AuthContext, KeyAdminStore, KeyRecord, KeyStore, ProjectDirectory } from './types.js';
+import { KeyCache, NOT_FOUND } from './key-cache.js';
+import { hashKey, hasKeyShape, hasValidChecksum } from './key-format.js';
+import { resolveOptions, type KeyscopeOptions } from './options.js';
+import { OwnershipCache } from './ownership-cache.js';
+import { createRefusals, type AuthResult } from './refusals.js';
+import { MemoryThrottle, throttleClient, type AttemptThrottle } from './throttle.js';
+import type { StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
 
-/** Options for {@link createKeyscope}. Only `store` is required. */
-export interface KeyscopeOptions {
-  /** Where keys (and, unless `projects` is given, projects) live. */
-  store: KeyStore;
-  /** Your own project directory, when projects live in your app's database. Defaults to `store`. */
-  projects?: ProjectDirectory;
-  /** Key prefix; keys look like `<prefix>_...`. Default `'ks'`. */
-  keyPrefix?: string;
-  /** Header carrying the key. Default `'x-api-key'`. */
-  header?: string;
-  /** Header naming the project. Default `'x-project-id'`. */
-  projectHeader?: string;
-  /** Paths on which a user-level key needs no project header (exact match). Default `['/validate', '/projects']`. */
-  projectOptionalPaths?: readonly string[];
-  /** Resolved-key cache. Defaults: `max` 10,000 entries, `ttlMs` 60 s, `negativeTtlMs` 5 s. */
-  cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
-  /** A store call slower than this answers 503 `auth_unavailable`. Default 2,000 ms. */
-  storeTimeoutMs?: number;
-  /** `Retry-After` seconds sent with 503. Default 5. */
-  retryAfterSeconds?: number;
-  /** Realm named in the `WWW-Authenticate` challenge. Default `'api'`. */
-  realm?: string;
-  /** Usage batching; `false` records no usage. Default: flush every 1,000 ms. */
-  usage?: false | { flushIntervalMs?: number };
-  /** Throttle failed attempts per client address (needs `clientIp` in the input). Default off. */
-  throttle?: false | { maxFailures: number; windowMs: number };
-  /** Clock in epoch ms, for tests. Default `Date.now`. */
-  now?: () => number;
-}
+export type { KeyscopeOptions } from './options.js';
+export type { AuthResult } from './refusals.js';
 
 /** Whether a route needs a project for a user-level key. */
 export type ProjectRequirement = 'optional' | 'required';
@@ -54,24 +30,25 @@ export interface AuthInput {
   clientIp?: string | (() => string | undefined);
 }
 
-/** The outcome of {@link Keyscope.authenticate}. */
-export type AuthResult = { ok: true; auth: AuthContext } | { ok: false; error: AuthError };
-
 /** What {@link createKeyscope} returns. */
 export interface Keyscope {
   /** Authenticate one request. Never throws for a bad request: failures come back coded. */
   authenticate(input: AuthInput): Promise<AuthResult>;
   /** Key administration. */
   readonly keys: KeyAdmin;
-  /** Drop cached state for one key, or everything. */
+  /** Drop cached state for one key (by id), or everything. */
   invalidate(keyId?: string): void;
+  /**
+   * Drop cached ownership answers for one project: call it when your own project directory moves
+   * or deletes a project (stores that report changes do this for you).
+   * @example await db.transferProject('proj_a', 'new-owner'); ks.invalidateProject('proj_a')
+   */
+  invalidateProject(projectId: string): void;
+  /** True when the failed-attempt throttle is on: adapters must then pass `clientIp`. */
+  readonly needsClientAddress: boolean;
   /** Flush usage and stop timers and subscriptions. The store stays open: close it yourself. */
   close(): Promise<void>;
 }
-
-const NOT_FOUND = Symbol('not found');
-type CachedKey = KeyRecord | typeof NOT_FOUND;
-const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /**
  * Build an authenticator. Validates every option here: bad configuration throws a
@@ -82,182 +59,95 @@ const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
  * const result = await ks.authenticate({ headers: req.headers, path: '/sites' })
  */
 export function createKeyscope(options: KeyscopeOptions): Keyscope {
-  if (options === null || typeof options !== 'object') throw new TypeError('createKeyscope(options): options must be an object');
-  const { store } = options;
-  if (!store || typeof store.findKeyByHash !== 'function') {
-    throw new TypeError('options.store must implement findKeyByHash (see KeyStore)');
-  }
-  const projects = options.projects ?? store;
-  if (typeof projects.ownsProject !== 'function' || typeof projects.listProjects !== 'function') {
-    throw new TypeError('options.projects (or options.store) must implement ownsProject and listProjects');
-  }
-  const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-  assertKeyPrefix(prefix, 'options.keyPrefix');
-  const keyLength = lengthOfKey(prefix);
-  const displayHeader = headerName(options.header ?? 'X-API-Key', 'options.header');
-  const displayProjectHeader = headerName(options.projectHeader ?? 'X-Project-ID', 'options.projectHeader');
-  const keyHeader = displayHeader.toLowerCase();
-  const projectHeader = displayProjectHeader.toLowerCase();
-  const optionalPaths = pathSet(options.projectOptionalPaths ?? ['/validate', '/projects']);
-  const cacheMax = int(options.cache?.max ?? 10_000, 'options.cache.max', 1);
-  const ttlMs = int(options.cache?.ttlMs ?? 60_000, 'options.cache.ttlMs', 0);
-  const negativeTtlMs = int(options.cache?.negativeTtlMs ?? 5_000, 'options.cache.negativeTtlMs', 0);
-  const storeTimeoutMs = int(options.storeTimeoutMs ?? 2_000, 'options.storeTimeoutMs', 1);
-  const retryAfter = int(options.retryAfterSeconds ?? 5, 'options.retryAfterSeconds', 0);
-  const realm = options.realm ?? 'api';
-  if (typeof realm !== 'string' || !/^[\x20-\x7e]*$/.test(realm) || realm.includes('"')) {
-    throw new TypeError('options.realm must be printable ASCII without quotes');
-  }
-  const now = options.now ?? Date.now;
-  if (typeof now !== 'function') throw new TypeError('options.now must be a function returning epoch milliseconds');
-  const throttle = options.throttle ? throttleLimits(options.throttle) : undefined;
-  const usageOptions = options.usage ?? {};
-  const recordsUsage = usageOptions !== false && typeof (store as Partial<KeyAdminStore>).recordUsage === 'function';
-  const usage = recordsUsage
-    ? new UsageRecorder(store as KeyAdminStore, int(usageOptions.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1), now)
-    : undefined;
+  const o = resolveOptions(options);
+  const { prefix, keyLength, keyHeader, projectHeader, optionalPaths, now } = o;
+  const refuse = createRefusals(o);
+  const keyCache = new KeyCache(o.store, o.cache, o.storeTimeoutMs, now);
+  const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
+  const throttle: AttemptThrottle | undefined = o.throttle ? new MemoryThrottle(o.throttle) : undefined;
+  const usage = o.usage ? new UsageRecorder(o.usage.store, o.usage.flushIntervalMs, now) : undefined;
+  let warnedNoAddress = false;
 
-  // Every refusal but 429 is the same frozen object each time: built once here, sent as is.
-  const challenge = `ApiKey realm="${realm}", header="${displayHeader}"`;
-  const failure = (code: KeyscopeErrorCode, detail: string, extra: Record<string, string> = {}): AuthError => {
-    const { status, title } = ERROR_TABLE[code];
-    const headers = Object.freeze({ 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store', ...extra });
-    const body = Object.freeze({ type: problemType(code), title, status, detail, code });
-    return Object.freeze({ status, code, title, detail, headers, body });
-  };
-  const refusal = (error: AuthError): AuthResult => Object.freeze({ ok: false as const, error });
-  const MISSING = refusal(failure('missing_api_key', `Send your API key in the ${displayHeader} header.`, { 'WWW-Authenticate': challenge }));
-  const INVALID = refusal(failure('invalid_api_key', 'The API key is incorrect, expired or revoked.', { 'WWW-Authenticate': challenge }));
-  const REQUIRED = refusal(failure('project_required', `A user-level key must name the project in the ${displayProjectHeader} header.`));
-  const FORBIDDEN = refusal(failure('project_forbidden', 'This API key does not have access to the requested project.'));
-  const UNAVAILABLE = refusal(failure('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(retryAfter) }));
-
-  const keyCache = new LRUCache<string, CachedKey>({ max: cacheMax });
-  const ownershipCache = new LRUCache<string, boolean>({ max: cacheMax });
-  const inFlight = new Map<string, Promise<unknown>>();
-  // Bumped by every invalidation: a store read begun before it must not refill the cache.
-  let generation = 0;
-  const failures = throttle ? new LRUCache<string, { count: number; resetAt: number }>({ max: 10_000 }) : undefined;
-
-  function deduped<T>(cacheKey: string, read: () => Promise<T> | T, remember: (value: T) => void): Promise<T> {
-    const pending = inFlight.get(cacheKey) as Promise<T> | undefined;
-    if (pending) return pending;
-    const started = generation;
-    const promise = withTimeout(read, storeTimeoutMs).then(
-      (value) => {
-        if (started === generation) remember(value);
-        return value;
-      },
-    ).finally(() => {
-      if (inFlight.get(cacheKey) === promise) inFlight.delete(cacheKey);
-    });
-    inFlight.set(cacheKey, promise);
-    return promise;
+  /** The client a throttle counts, or `undefined` when there is no throttle or no address. */
+  function clientOf(input: AuthInput): string | undefined {
+    if (!throttle) return undefined;
+    const address = typeof input.clientIp === 'function' ? input.clientIp() : input.clientIp;
+    if (typeof address === 'string' && address !== '') return throttleClient(address);
+    if (!warnedNoAddress) {
+      warnedNoAddress = true;
+      console.warn('keyscope: the failed-attempt throttle is on, but a request came without a client address (pass clientIp); such requests are not throttled');
+    }
+    return undefined;
   }
 
-  function findKey(hash: string): Promise<CachedKey> {
-    return deduped<CachedKey>(
-      hash,
-      async () => (await store.findKeyByHash(hash)) ?? NOT_FOUND,
-      (record) => {
-        if (record === NOT_FOUND) {
-          if (negativeTtlMs > 0) keyCache.set(hash, NOT_FOUND, { ttl: negativeTtlMs });
-          return;
-        }
-        const ttl = record.expiresAt ? Math.min(ttlMs, record.expiresAt.getTime() - now()) : ttlMs;
-        if (ttl > 0) keyCache.set(hash, record, { ttl });
-      },
-    );
-  }
-
-  function ownsProject(ownerId: string, projectId: string): Promise<boolean> | boolean {
-    const cacheKey = `${ownerId}\n${projectId}`;
-    const cached = ownershipCache.get(cacheKey);
-    if (cached !== undefined) return cached;
-    // Only well-formed ids reach the directory (or the cache); a malformed one is simply not owned.
-    if (!ID_PATTERN.test(projectId)) return false;
-    return deduped<boolean>(
-      `project\n${cacheKey}`,
-      async () => (await projects.ownsProject(ownerId, projectId)) === true,
-      (owned) => {
-        const ttl = owned ? ttlMs : negativeTtlMs;
-        if (ttl > 0) ownershipCache.set(cacheKey, owned, { ttl });
-      },
-    );
-  }
-
-  function blocked(clientIp: string | undefined): AuthError | undefined {
-    if (!failures || clientIp === undefined) return undefined;
-    const entry = failures.get(clientIp);
-    const at = now();
-    if (!entry || entry.resetAt <= at || entry.count < throttle!.maxFailures) return undefined;
-    return failure('too_many_attempts', 'Too many failed attempts from this client; retry later.', {
-      'Retry-After': String(Math.ceil((entry.resetAt - at) / 1000)),
-    });
-  }
-
+  /** A bad key: counted against its client, then the one 401 (or 429 once the client is over the limit). */
   function refuseKey(input: AuthInput): AuthResult {
-    const clientIp = failures && addressOf(input);
-    if (!failures || clientIp === undefined) return INVALID;
-    const tooMany = blocked(clientIp);
-    if (tooMany) return refusal(tooMany);
+    const client = clientOf(input);
+    if (client === undefined) return refuse.invalid;
     const at = now();
-    const entry = failures.get(clientIp);
-    if (!entry || entry.resetAt <= at) failures.set(clientIp, { count: 1, resetAt: at + throttle!.windowMs });
-    else entry.count++;
-    return INVALID;
+    const wait = throttle!.retryAfter(client, at);
+    if (wait > 0) return refuse.tooMany(wait);
+    throttle!.fail(client, at);
+    return refuse.invalid;
   }
 
   async function authenticate(input: AuthInput): Promise<AuthResult> {
+    // 1. The key header: absent, or not even the right length, decided without hashing.
     const raw = readHeader(input.headers, keyHeader);
-    if (raw === undefined) return MISSING;
+    if (raw === undefined) return refuse.missing;
     const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
     if (key.length !== keyLength) return refuseKey(input);
 
+    // 2. Resolve: cache, else (shape and checksum first, then the throttle) the store.
     const hash = hashKey(key);
     let record = keyCache.get(hash);
     if (record === undefined) {
-      // Shape and checksum are checked only on a miss: whatever is cached passed them, and a
-      // different string with the same SHA-256 is not a thing that happens.
+      // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
       if (!hasKeyShape(key, prefix) || !hasValidChecksum(key)) return refuseKey(input);
       // A throttled client only gets through with a key that is already known good.
-      const tooMany = failures && blocked(addressOf(input));
-      if (tooMany) return refusal(tooMany);
+      const client = clientOf(input);
+      const wait = client === undefined ? 0 : throttle!.retryAfter(client, now());
+      if (wait > 0) return refuse.tooMany(wait);
       try {
-        record = await findKey(hash);
+        record = await keyCache.load(hash);
       } catch {
-        return UNAVAILABLE;
+        return refuse.unavailable;
       }
     }
     if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) {
       return refuseKey(input);
     }
 
+    // 3. The project rule.
     const header = readHeader(input.headers, projectHeader);
     // One value is a value whatever its shape (Node's headersDistinct gives arrays); two is malformed.
     const requested = Array.isArray(header) && header.length === 1 ? header[0] : header;
     let projectId: string | null;
     if (record.level === 'project') {
-      if (requested !== undefined && requested !== record.projectId) return FORBIDDEN;
+      if (requested !== undefined && requested !== record.projectId) return refuse.forbidden;
       projectId = record.projectId;
     } else if (requested === undefined) {
-      if (!projectOptional(input)) return REQUIRED;
+      if (!projectOptional(input)) return refuse.required;
       projectId = null;
     } else {
-      if (typeof requested !== 'string') return FORBIDDEN;
+      if (typeof requested !== 'string') return refuse.forbidden;
+      projectId = requested;
+    }
+    // The owner must own the project, today: for a project key too, whose project may have moved.
+    if (projectId !== null) {
+      let owned = ownership.owns(record.ownerId, projectId);
       // Awaited only on a cache miss: a warm request runs without yielding.
-      let owned = ownsProject(record.ownerId, requested);
       if (typeof owned !== 'boolean') {
         try {
           owned = await owned;
         } catch {
-          return UNAVAILABLE;
+          return refuse.unavailable;
         }
       }
-      if (!owned) return FORBIDDEN;
-      projectId = requested;
+      if (!owned) return refuse.forbidden;
     }
 
+    // 4. Success.
     usage?.record(record.id);
     return {
       ok: true,
@@ -274,78 +164,33 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   function invalidate(keyId?: string): void {
-    generation++;
-    inFlight.clear();
-    if (keyId === undefined) {
-      keyCache.clear();
-      ownershipCache.clear();
-      return;
-    }
-    const stale: string[] = [];
-    for (const [hash, record] of keyCache.entries()) {
-      if (record !== NOT_FOUND && record.id === keyId) stale.push(hash);
-    }
-    for (const hash of stale) keyCache.delete(hash);
+    keyCache.invalidate(keyId);
+    if (keyId === undefined) ownership.invalidate();
   }
 
-  const unsubscribe = (store as Partial<KeyAdminStore>).subscribe?.((change) => invalidate(change?.kind === 'key' ? change.keyId : undefined));
+  function onChange(change?: StoreChange): void {
+    if (change === undefined) invalidate();
+    else if (change.kind === 'key') keyCache.invalidate(change.keyId);
+    else ownership.invalidate(change.projectId);
+  }
+  const subscriptions = [o.store.subscribe?.(onChange)];
+  if (o.projects !== o.store) subscriptions.push(o.projects.subscribe?.(onChange));
 
-  const keys = createKeyAdmin({ store, projects, prefix, now, invalidate, flushUsage: () => usage?.flush() });
+  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, now, invalidate, flushUsage: () => usage?.flush() });
 
   return {
     authenticate,
     keys,
     invalidate,
+    invalidateProject(projectId: string) {
+      if (typeof projectId !== 'string' || projectId === '') throw new TypeError('invalidateProject(projectId): projectId must be a non-empty string');
+      ownership.invalidate(projectId);
+    },
+    needsClientAddress: throttle !== undefined,
     async close() {
-      unsubscribe?.();
+      for (const unsubscribe of subscriptions) unsubscribe?.();
       await usage?.close();
       invalidate();
     },
   };
-}
-
-function headerName(value: unknown, option: string): string {
-  if (typeof value !== 'string' || !HEADER_NAME_PATTERN.test(value.toLowerCase())) {
-    throw new TypeError(`${option} must be an HTTP header name, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function pathSet(paths: readonly string[]): ReadonlySet<string> {
-  if (!Array.isArray(paths)) throw new TypeError('options.projectOptionalPaths must be an array of paths');
-  for (const path of paths) {
-    if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
-      throw new TypeError(`options.projectOptionalPaths entries must be paths like '/validate', got ${JSON.stringify(path)}`);
-    }
-  }
-  return new Set(paths);
-}
-
-function int(value: unknown, option: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
-  if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
-  return value;
-}
-
-function throttleLimits(value: { maxFailures: number; windowMs: number }) {
-  if (typeof value !== 'object') throw new TypeError('options.throttle must be false or { maxFailures, windowMs }');
-  return {
-    maxFailures: int(value.maxFailures, 'options.throttle.maxFailures', 1),
-    windowMs: int(value.windowMs, 'options.throttle.windowMs', 1),
-  };
-}
-
-function addressOf(input: AuthInput): string | undefined {
-  return typeof input.clientIp === 'function' ? input.clientIp() : input.clientIp;
-}
-
-/** Run a store call; reject if it throws or takes longer than `ms`. */
-function withTimeout<T>(read: () => Promise<T> | T, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`store call exceeded ${ms} ms`)), ms);
-    Promise.resolve()
-      .then(read)
-      .then(resolve, reject)
-      .finally(() => clearTimeout(timer));
-  });
 }

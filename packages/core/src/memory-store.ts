@@ -1,5 +1,5 @@
 import { KeyscopeError } from './errors.js';
-import type { KeyAdminStore, KeyRecord, KeyUsage, Project, UsageEntry } from './types.js';
+import type { KeyAdminStore, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from './types.js';
 
 /**
  * A complete in-memory store: keys, projects and usage. For tests and single-process demos;
@@ -14,8 +14,9 @@ export class MemoryStore implements KeyAdminStore {
   private readonly byHash = new Map<string, string>();
   private readonly projects = new Map<string, Project>();
   private readonly usage = new Map<string, Map<string, number>>();
+  private readonly listeners = new Set<(change?: StoreChange) => void>();
 
-  /** Add (or replace) a project. */
+  /** Add a project, or replace the owner and name of the project with this id. */
   addProject(project: Project): void {
     for (const field of ['id', 'ownerId', 'name'] as const) {
       if (typeof project?.[field] !== 'string' || project[field] === '') {
@@ -23,6 +24,21 @@ export class MemoryStore implements KeyAdminStore {
       }
     }
     this.projects.set(project.id, { id: project.id, ownerId: project.ownerId, name: project.name });
+    this.changed({ kind: 'project', projectId: project.id });
+  }
+
+  /** Delete a project; `false` if there was none. Its project-level keys stop working. */
+  removeProject(id: string): boolean {
+    const removed = this.projects.delete(id);
+    if (removed) this.changed({ kind: 'project', projectId: id });
+    return removed;
+  }
+
+  /** Be told of every key and project change made through this store. Returns the unsubscribe function. */
+  subscribe(listener: (change?: StoreChange) => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('subscribe(listener): listener must be a function');
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
@@ -61,7 +77,10 @@ export class MemoryStore implements KeyAdminStore {
   async revokeKey(id: string, at: Date): Promise<boolean> {
     const record = this.keys.get(id);
     if (!record) return false;
-    record.revokedAt ??= new Date(at);
+    if (record.revokedAt === null) {
+      record.revokedAt = new Date(at);
+      this.changed({ kind: 'key', keyId: id });
+    }
     return true;
   }
 
@@ -69,6 +88,7 @@ export class MemoryStore implements KeyAdminStore {
     const record = this.keys.get(id);
     if (!record) return false;
     record.expiresAt = new Date(expiresAt);
+    this.changed({ kind: 'key', keyId: id });
     return true;
   }
 
@@ -83,6 +103,10 @@ export class MemoryStore implements KeyAdminStore {
     }
   }
 
+  private changed(change: StoreChange): void {
+    notify(this.listeners, change);
+  }
+
   async getUsage(id: string): Promise<KeyUsage | null> {
     const record = this.keys.get(id);
     if (!record) return null;
@@ -90,6 +114,17 @@ export class MemoryStore implements KeyAdminStore {
       .map(([day, count]) => ({ day, count }))
       .sort((a, b) => a.day.localeCompare(b.day));
     return { keyId: id, lastUsedAt: record.lastUsedAt && new Date(record.lastUsedAt), days };
+  }
+}
+
+/** Tell every subscriber; one listener's failure must not keep the others stale. */
+function notify(listeners: Iterable<(change?: StoreChange) => void>, change: StoreChange): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener(change);
+    } catch {
+      // ignored: see above
+    }
   }
 }
 

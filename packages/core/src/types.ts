@@ -67,6 +67,13 @@ export interface ProjectDirectory {
   ownsProject(ownerId: string, projectId: string): Promise<boolean> | boolean;
   /** Every project `ownerId` owns. */
   listProjects(ownerId: string): Promise<Project[]> | Project[];
+  /**
+   * Optional: be told when keys or projects changed, so caches drop what they hold. A store
+   * reports the writes made through it (so every keyscope instance on one store object sees
+   * them at once) and, where it can, other processes' writes. The listener gets what changed,
+   * or no argument for "anything may have changed". Returns a function that unsubscribes.
+   */
+  subscribe?(listener: (change?: StoreChange) => void): () => void;
 }
 
 /** The read path every store implements: what a request needs. */
@@ -97,13 +104,6 @@ export interface KeyAdminStore extends KeyStore {
   recordUsage(entries: UsageEntry[]): Promise<void>;
   /** A key's usage, or `null` when no such key. */
   getUsage(id: string): Promise<KeyUsage | null>;
-  /**
-   * Optional: be told when keys or projects changed, so caches drop what they hold. A store
-   * reports the writes made through it (so every keyscope instance on one store object sees
-   * them at once) and, where it can, other processes' writes. The listener gets what changed,
-   * or no argument for "anything may have changed". Returns a function that unsubscribes.
-   */
-  subscribe?(listener: (change?: StoreChange) => void): () => void;
   /** Optional: release connections and handles. */
   close?(): Promise<void> | void;
 }

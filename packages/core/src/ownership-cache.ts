@@ -1,0 +1,63 @@
+import { LRUCache } from 'lru-cache';
+import { ID_PATTERN } from './admin.js';
+import { SharedReads } from './shared-reads.js';
+import type { ProjectDirectory } from './types.js';
+
+/**
+ * "Does owner X own project Y?" answers, for user keys naming a project and for project keys
+ * (whose project may have moved to another owner or been deleted). Owned answers live `ttlMs`;
+ * "not owned" answers live `negativeTtlMs` in a separate, smaller LRU, so a caller probing
+ * made-up project ids cannot push real answers out.
+ */
+export class OwnershipCache {
+  private readonly owned: LRUCache<string, true>;
+  private readonly notOwned: LRUCache<string, true>;
+  private readonly reads: SharedReads;
+
+  constructor(
+    private readonly projects: ProjectDirectory,
+    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    timeoutMs: number,
+  ) {
+    this.owned = new LRUCache({ max: limits.max });
+    this.notOwned = new LRUCache({ max: limits.negativeMax });
+    this.reads = new SharedReads(timeoutMs);
+  }
+
+  /**
+   * Synchronous when cached (a warm request never yields); a promise on a miss, rejecting when
+   * the directory fails or is too slow. A malformed project id is not owned, without a lookup.
+   */
+  owns(ownerId: string, projectId: string): boolean | Promise<boolean> {
+    const cacheKey = `${ownerId}\n${projectId}`;
+    if (this.owned.get(cacheKey)) return true;
+    if (this.notOwned.get(cacheKey)) return false;
+    if (!ID_PATTERN.test(projectId)) return false;
+    return this.reads.read<boolean>(
+      cacheKey,
+      async () => (await this.projects.ownsProject(ownerId, projectId)) === true,
+      (owned) => {
+        if (owned) {
+          if (this.limits.ttlMs > 0) this.owned.set(cacheKey, true, { ttl: this.limits.ttlMs });
+        } else if (this.limits.negativeTtlMs > 0) {
+          this.notOwned.set(cacheKey, true, { ttl: this.limits.negativeTtlMs });
+        }
+      },
+    );
+  }
+
+  /** Forget every answer about one project (it moved, or was created or deleted), or everything. */
+  invalidate(projectId?: string): void {
+    this.reads.invalidate();
+    if (projectId === undefined) {
+      this.owned.clear();
+      this.notOwned.clear();
+      return;
+    }
+    const suffix = `\n${projectId}`;
+    for (const cache of [this.owned, this.notOwned]) {
+      const stale = [...cache.keys()].filter((cacheKey) => cacheKey.endsWith(suffix));
+      for (const cacheKey of stale) cache.delete(cacheKey);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { ERROR_TABLE, problemType, type AuthError, type KeyscopeErrorCode } from './errors.js';
+import type { AuthContext } from './types.js';
+
+/** The outcome of `Keyscope.authenticate`. */
+export type AuthResult = { ok: true; auth: AuthContext } | { ok: false; error: AuthError };
+/** A refused outcome. */
+export type Refusal = Extract<AuthResult, { ok: false }>;
+
+/** Every refusal the pipeline sends, built once: all but 429 are the same frozen object each time. */
+export interface Refusals {
+  missing: Refusal;
+  invalid: Refusal;
+  required: Refusal;
+  forbidden: Refusal;
+  unavailable: Refusal;
+  /** 429 with `Retry-After: seconds`. */
+  tooMany(seconds: number): Refusal;
+}
+
+/**
+ * Build the refusals for one configuration (header names, realm, `Retry-After`).
+ *
+ * @example createRefusals({ displayHeader: 'X-API-Key', displayProjectHeader: 'X-Project-ID', realm: 'api', retryAfterSeconds: 5 }).invalid.error.status === 401
+ */
+export function createRefusals(options: { displayHeader: string; displayProjectHeader: string; realm: string; retryAfterSeconds: number }): Refusals {
+  const challenge = { 'WWW-Authenticate': `ApiKey realm="${options.realm}", header="${options.displayHeader}"` };
+  return {
+    missing: refusal('missing_api_key', `Send your API key in the ${options.displayHeader} header.`, challenge),
+    invalid: refusal('invalid_api_key', 'The API key is incorrect, expired or revoked.', challenge),
+    required: refusal('project_required', `A user-level key must name the project in the ${options.displayProjectHeader} header.`),
+    forbidden: refusal('project_forbidden', 'This API key does not have access to the requested project.'),
+    unavailable: refusal('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(options.retryAfterSeconds) }),
+    tooMany: (seconds) => refusal('too_many_attempts', 'Too many failed attempts from this client; retry later.', { 'Retry-After': String(seconds) }),
+  };
+}
+
+function refusal(code: KeyscopeErrorCode, detail: string, extra: Record<string, string> = {}): Refusal {
+  const { status, title } = ERROR_TABLE[code];
+  const headers = Object.freeze({ 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store', ...extra });
+  const body = Object.freeze({ type: problemType(code), title, status, detail, code });
+  return Object.freeze({ ok: false as const, error: Object.freeze({ status, code, title, detail, headers, body }) });
+}
