@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { SqliteStoreError } from './errors.js';
 
 /**
  * The schema history. Entry `n - 1` upgrades a version `n - 1` file to version `n`; an entry is
@@ -67,18 +68,49 @@ const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
+ * The keyscope schema version of an open file without writing to it: 0 for an empty (new)
+ * database. Throws `sqlite_not_keyscope` for a file that is not SQLite, or a SQLite database
+ * that holds other tables and no keyscope schema: keyscope never moves into someone else's file.
+ */
+export function schemaVersion(db: Database.Database, filename: string): number {
+  let names: string[];
+  try {
+    names = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_NOTADB') {
+      throw new SqliteStoreError('sqlite_not_keyscope', `${filename} is not a keyscope database (not a SQLite file)`, { cause: error });
+    }
+    throw error;
+  }
+  if (names.length === 0) return 0;
+  if (!names.includes('keyscope_schema')) {
+    throw new SqliteStoreError(
+      'sqlite_not_keyscope',
+      `${filename} is not a keyscope database: it holds other tables (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}) and no keyscope schema; keyscope will not write into it`,
+    );
+  }
+  return (db.prepare<[], number>('SELECT version FROM keyscope_schema WHERE id = 1').pluck().get()) ?? 0;
+}
+
+/** The error for a file written by a newer release. */
+export function newerSchema(filename: string, version: number): SqliteStoreError {
+  return new SqliteStoreError(
+    'sqlite_schema_newer',
+    `${filename} has keyscope schema version ${version}, newer than version ${SCHEMA_VERSION} that this @keyscope/sqlite supports; upgrade @keyscope/sqlite`,
+  );
+}
+
+/**
  * Bring the file to {@link SCHEMA_VERSION} in one immediate transaction (two processes opening
- * the same old file upgrade it once). Throws, changing nothing, if the file is newer.
+ * the same old file upgrade it once). Throws, changing nothing, if the file is newer or is not
+ * a keyscope database.
  */
 export function migrate(db: Database.Database, filename: string): void {
   db.transaction(() => {
+    const current = schemaVersion(db, filename);
+    if (current > SCHEMA_VERSION) throw newerSchema(filename, current);
+    if (current === SCHEMA_VERSION) return;
     db.exec('CREATE TABLE IF NOT EXISTS keyscope_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)');
-    const current = (db.prepare('SELECT version FROM keyscope_schema WHERE id = 1').pluck().get() as number | undefined) ?? 0;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(
-        `${filename} has keyscope schema version ${current}, newer than version ${SCHEMA_VERSION} that this @keyscope/sqlite supports; upgrade @keyscope/sqlite`,
-      );
-    }
     for (let version = current + 1; version <= SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version - 1]!);
     db.prepare('INSERT INTO keyscope_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version').run(SCHEMA_VERSION);
   }).immediate();

@@ -1,16 +1,32 @@
+import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { KeyscopeError } from '@keyscope/core';
-import type { KeyAdminStore, KeyLevel, KeyRecord, KeyUsage, Project, UsageEntry } from '@keyscope/core';
-import { migrate } from './schema.js';
+import type { KeyAdminStore, KeyLevel, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import { SqliteStoreError } from './errors.js';
+import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
 /** Options for {@link SqliteStore}. */
 export interface SqliteStoreOptions {
-  /** Database file, created if missing; `':memory:'` for a private in-memory database. */
+  /**
+   * Database file, created (owner-only, mode 0600) if missing; `':memory:'` for a private
+   * in-memory database. An existing file must be empty or a keyscope database.
+   */
   filename: string;
+  /**
+   * Open read-only: the file must exist and have this release's schema; nothing is written to
+   * it (no WAL switch, no migration) and the write methods reject. Default `false`.
+   */
+  readonly?: boolean;
   /** How often subscribers check the file for another process's changes, in ms. Default 500. */
   watchIntervalMs?: number;
-  /** How long a write waits for another process's write lock before failing, in ms. Default 5,000. */
+  /** How long an admin write waits for another process's write lock before failing, in ms. Default 5,000. */
   busyTimeoutMs?: number;
+  /**
+   * How long a usage write waits for another process's write lock, in ms. Default 10. Usage is
+   * written on the server's event loop: on a held lock the batch fails fast (`SQLITE_BUSY`) and
+   * the core keeps it for the next flush instead of stalling every request.
+   */
+  usageBusyTimeoutMs?: number;
 }
 
 interface KeyRow {
@@ -43,7 +59,9 @@ const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created
 export class SqliteStore implements KeyAdminStore {
   private readonly db: Database.Database;
   private readonly watchIntervalMs: number;
-  private readonly listeners = new Set<(keyId?: string) => void>();
+  private readonly listeners = new Set<(change?: StoreChange) => void>();
+  private readonly busyTimeoutMs: number;
+  private readonly usageBusyTimeoutMs: number;
   private watcher: ReturnType<typeof setInterval> | undefined;
   private lastDataVersion = 0;
   private lastGeneration = 0;
@@ -53,43 +71,98 @@ export class SqliteStore implements KeyAdminStore {
     if (options === null || typeof options !== 'object') throw new TypeError('new SqliteStore(options): options must be an object');
     const { filename } = options;
     if (typeof filename !== 'string' || filename === '') throw new TypeError('options.filename must be a non-empty string (a path or ":memory:")');
+    const readonly = options.readonly ?? false;
+    if (typeof readonly !== 'boolean') throw new TypeError(`options.readonly must be a boolean, got ${JSON.stringify(readonly)}`);
     this.watchIntervalMs = wholeNumber(options.watchIntervalMs ?? 500, 'options.watchIntervalMs', 1);
-    const busyTimeoutMs = wholeNumber(options.busyTimeoutMs ?? 5_000, 'options.busyTimeoutMs', 0);
+    this.busyTimeoutMs = wholeNumber(options.busyTimeoutMs ?? 5_000, 'options.busyTimeoutMs', 0);
+    this.usageBusyTimeoutMs = wholeNumber(options.usageBusyTimeoutMs ?? 10, 'options.usageBusyTimeoutMs', 0);
+    const onDisk = filename !== ':memory:';
 
-    this.db = new Database(filename, { timeout: busyTimeoutMs });
+    if (onDisk && readonly && !existsSync(filename)) {
+      throw new SqliteStoreError('sqlite_file_missing', `no keyscope database at ${filename}`);
+    }
+    // SQLite would create the file with the process umask (often world-readable); it then gives
+    // the -wal and -shm the main file's mode, so an owner-only main file covers all three.
+    if (onDisk && !readonly) createPrivate(filename);
+    this.db = new Database(filename, { timeout: this.busyTimeoutMs, readonly, fileMustExist: readonly });
     try {
-      // WAL: readers (the servers) never wait for a writer (the CLI), and the reverse.
-      this.db.pragma('journal_mode = WAL');
-      // better-sqlite3 builds SQLite with NORMAL for WAL files, where a power cut can undo the
-      // last commits: a revocation must survive one. Writes are rare (admin, one usage batch a second).
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      migrate(this.db, filename);
+      // Before anything writes: a file of another application is refused untouched.
+      const version = schemaVersion(this.db, filename);
+      if (readonly) {
+        if (version === 0) throw new SqliteStoreError('sqlite_not_keyscope', `${filename} is not a keyscope database (it is empty)`);
+        if (version > SCHEMA_VERSION) throw newerSchema(filename, version);
+        if (version < SCHEMA_VERSION) {
+          throw new SqliteStoreError(
+            'sqlite_schema_older',
+            `${filename} has keyscope schema version ${version}, older than version ${SCHEMA_VERSION}; open it once read-write (a server, or any keyscope write command) to upgrade it`,
+          );
+        }
+      } else {
+        if (version > SCHEMA_VERSION) throw newerSchema(filename, version);
+        // WAL: readers (the servers) never wait for a writer (the CLI), and the reverse.
+        this.db.pragma('journal_mode = WAL');
+        // better-sqlite3 builds SQLite with NORMAL for WAL files, where a power cut can undo the
+        // last commits: a revocation must survive one. Writes are rare (admin, one usage batch a second).
+        this.db.pragma('synchronous = FULL');
+        this.db.pragma('foreign_keys = ON');
+        migrate(this.db, filename);
+        if (onDisk) tightenSidecars(filename);
+      }
     } catch (error) {
       this.db.close();
       throw error;
     }
 
     this.sql = statements(this.db);
-    this.recordBatch = this.db.transaction((entries: UsageEntry[]) => {
+    const batch = this.db.transaction((entries: UsageEntry[]) => {
       for (const entry of entries) {
         // Usage of a key that does not exist (any more) is dropped, as MemoryStore does.
         if (this.sql.touch.run(entry.lastUsedAt.getTime(), entry.keyId).changes === 0) continue;
         this.sql.addUsage.run(entry.keyId, entry.day, entry.count);
       }
     });
+    // Immediate: take the write lock up front, so the busy timeout (not a failed upgrade from a
+    // read snapshot) decides when another process's lock makes the batch wait for the next flush.
+    this.recordBatch = (entries) => batch.immediate(entries);
   }
 
   private readonly recordBatch: (entries: UsageEntry[]) => void;
 
-  /** Add a project, or replace the owner and name of the project with this id. */
+  /**
+   * Add a project, or replace the owner and name of the project with this id (for seeding;
+   * use {@link SqliteStore.createProject} where an existing id must not change hands).
+   */
   async addProject(project: Project): Promise<void> {
-    for (const field of ['id', 'ownerId', 'name'] as const) {
-      if (typeof project?.[field] !== 'string' || project[field] === '') {
-        throw new KeyscopeError('invalid_argument', `project.${field} must be a non-empty string`);
-      }
-    }
+    checkProject(project);
     this.write(() => this.sql.upsertProject.run(project.id, project.ownerId, project.name));
+    this.report({ kind: 'project', projectId: project.id });
+  }
+
+  /**
+   * Add a new project; rejects with `invalid_argument` ("... already exists") if the id is
+   * taken, atomically, so two concurrent creations never hand one project to another owner.
+   */
+  async createProject(project: Project): Promise<void> {
+    checkProject(project);
+    try {
+      this.write(() => this.sql.insertProject.run(project.id, project.ownerId, project.name));
+    } catch (error) {
+      if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new KeyscopeError('invalid_argument', `project ${project.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+    this.report({ kind: 'project', projectId: project.id });
+  }
+
+  /**
+   * Delete a project; `false` if unknown. Its keys stay (their history with them) but stop
+   * working: their owner no longer owns the project.
+   */
+  async removeProject(id: string): Promise<boolean> {
+    const removed = this.write(() => this.sql.deleteProject.run(id)).changes > 0;
+    if (removed) this.report({ kind: 'project', projectId: id });
+    return removed;
   }
 
   /** One project by id, or `null`. */
@@ -148,20 +221,32 @@ export class SqliteStore implements KeyAdminStore {
 
   /** Mark a key revoked at `at` (a second revocation keeps the first time); `false` if unknown. */
   async revokeKey(id: string, at: Date): Promise<boolean> {
-    return this.write(() => this.sql.revoke.run(at.getTime(), id)).changes > 0;
+    const found = this.write(() => this.sql.revoke.run(at.getTime(), id)).changes > 0;
+    if (found) this.report({ kind: 'key', keyId: id });
+    return found;
   }
 
   /** Set a key's expiry; `false` if unknown. */
   async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
-    return this.write(() => this.sql.expire.run(expiresAt.getTime(), id)).changes > 0;
+    const found = this.write(() => this.sql.expire.run(expiresAt.getTime(), id)).changes > 0;
+    if (found) this.report({ kind: 'key', keyId: id });
+    return found;
   }
 
   /**
    * Add one batch of usage in one transaction: counts add up per key and UTC day, `lastUsedAt`
    * only moves forward. The core calls this every second, so a crash loses at most that second.
+   * Waits at most `usageBusyTimeoutMs` for another process's write lock, then rejects with
+   * `SQLITE_BUSY`, having written nothing.
    */
   async recordUsage(entries: UsageEntry[]): Promise<void> {
-    if (entries.length > 0) this.recordBatch(entries);
+    if (entries.length === 0) return;
+    this.db.pragma(`busy_timeout = ${this.usageBusyTimeoutMs}`);
+    try {
+      this.recordBatch(entries);
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+    }
   }
 
   /** A key's usage per UTC day (oldest first) and last use, or `null` if unknown. */
@@ -175,11 +260,14 @@ export class SqliteStore implements KeyAdminStore {
   }
 
   /**
-   * Be told when another connection (another process, the CLI) changed keys or projects in this
-   * file. Polls SQLite's `PRAGMA data_version` every `watchIntervalMs` while anyone listens; the
-   * listener gets no key id, meaning "drop everything". Returns the unsubscribe function.
+   * Be told when keys or projects change. Writes through this store are reported right after
+   * they commit, with what changed (`{ kind: 'key', keyId }` for a revocation or expiry,
+   * `{ kind: 'project', projectId }` for a project added, moved or removed). Another
+   * connection's writes (another process, the CLI) are found by polling SQLite's
+   * `PRAGMA data_version` every `watchIntervalMs` while anyone listens, and reported with no
+   * argument, meaning "anything may have changed". Returns the unsubscribe function.
    */
-  subscribe(listener: (keyId?: string) => void): () => void {
+  subscribe(listener: (change?: StoreChange) => void): () => void {
     if (typeof listener !== 'function') throw new TypeError('subscribe(listener): listener must be a function');
     this.listeners.add(listener);
     if (!this.watcher && this.db.open) {
@@ -216,6 +304,22 @@ export class SqliteStore implements KeyAdminStore {
     }).immediate();
   }
 
+  /** Tell every listener about a write of ours that has committed. */
+  private report(change: StoreChange): void {
+    this.notify(change);
+  }
+
+  private notify(change?: StoreChange): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        if (change === undefined) listener();
+        else listener({ ...change });
+      } catch {
+        // One listener's failure must not keep the others stale.
+      }
+    }
+  }
+
   private poll(): void {
     let changed: boolean;
     try {
@@ -231,14 +335,7 @@ export class SqliteStore implements KeyAdminStore {
       // Busy or closed: nothing is known to have changed; try again next tick.
       return;
     }
-    if (!changed) return;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener();
-      } catch {
-        // One listener's failure must not keep the others stale.
-      }
-    }
+    if (changed) this.notify();
   }
 
   private stopWatching(): void {
@@ -268,12 +365,49 @@ function statements(db: Database.Database) {
     owns: db.prepare<[string, string], number>('SELECT 1 FROM projects WHERE id = ? AND owner_id = ?').pluck(),
     projects: db.prepare<[string], Project>('SELECT id, owner_id AS ownerId, name FROM projects WHERE owner_id = ? ORDER BY rowid'),
     project: db.prepare<[string], Project>('SELECT id, owner_id AS ownerId, name FROM projects WHERE id = ?'),
+    insertProject: db.prepare<[string, string, string]>('INSERT INTO projects (id, owner_id, name) VALUES (?, ?, ?)'),
+    deleteProject: db.prepare<[string]>('DELETE FROM projects WHERE id = ?'),
     upsertProject: db.prepare<[string, string, string]>(
       'INSERT INTO projects (id, owner_id, name) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name',
     ),
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
     generation: db.prepare<[], number>('SELECT generation FROM changes WHERE id = 1').pluck(),
   };
+}
+
+function checkProject(project: Project): void {
+  for (const field of ['id', 'ownerId', 'name'] as const) {
+    if (typeof project?.[field] !== 'string' || project[field] === '') {
+      throw new KeyscopeError('invalid_argument', `project.${field} must be a non-empty string`);
+    }
+  }
+}
+
+/** Create `filename` empty and owner-only if it does not exist; an existing file keeps its mode. */
+function createPrivate(filename: string): void {
+  try {
+    closeSync(openSync(filename, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+  } catch {
+    // It exists (keep its mode: the operator's choice), or SQLite will say why it cannot open it.
+  }
+}
+
+/**
+ * SQLite gives a new -wal/-shm the main file's mode, but one left by a crash keeps its own:
+ * never let it be readable by more than the database is.
+ */
+function tightenSidecars(filename: string): void {
+  try {
+    const main = statSync(filename).mode & 0o777;
+    for (const suffix of ['-wal', '-shm', '-journal']) {
+      const side = `${filename}${suffix}`;
+      if (!existsSync(side)) continue;
+      const mode = statSync(side).mode & 0o777;
+      if ((mode & ~main) !== 0) chmodSync(side, mode & main);
+    }
+  } catch {
+    // Not ours to change (another user's file): SQLite's own rule still applies to new ones.
+  }
 }
 
 function toRecord(row: KeyRow | undefined): KeyRecord | null {

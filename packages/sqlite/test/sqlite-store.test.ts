@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +10,12 @@ import { SCHEMA_VERSION, SqliteStore } from '@keyscope/sqlite';
 import { fixtureKey } from './fixtures/make-v1.mjs';
 
 const FIXTURE_V1 = fileURLToPath(new URL('./fixtures/v1.db', import.meta.url));
+const HOLD_LOCK = fileURLToPath(new URL('./fixtures/hold-lock.mjs', import.meta.url));
 
 
 let dir: string;
 const open: SqliteStore[] = [];
-function store(filename = join(dir, 'keys.db'), options: { watchIntervalMs?: number } = {}): SqliteStore {
+function store(filename = join(dir, 'keys.db'), options: { watchIntervalMs?: number; readonly?: boolean } = {}): SqliteStore {
   const s = new SqliteStore({ filename, ...options });
   open.push(s);
   return s;
@@ -155,6 +157,7 @@ describe('schema migration', () => {
     expect(() => new SqliteStore({ filename })).toThrow(
       new RegExp(`schema version ${SCHEMA_VERSION + 7}, newer than version ${SCHEMA_VERSION}`),
     );
+    expect(() => new SqliteStore({ filename })).toThrow(expect.objectContaining({ code: 'sqlite_schema_newer', name: 'SqliteStoreError' }));
     const check = raw(filename);
     expect(check.prepare('SELECT version FROM keyscope_schema').pluck().get()).toBe(SCHEMA_VERSION + 7);
     check.close();
@@ -188,7 +191,7 @@ describe('subscribe: changes made by another connection', () => {
     await admin.close();
   });
 
-  it('stays quiet for its own writes, for another process’s usage writes, and after unsubscribing', async () => {
+  it('stays quiet for another process’s usage writes, and after unsubscribing', async () => {
     const filename = join(dir, 'keys.db');
     const server = store(filename, { watchIntervalMs: 10 });
     const other = store(filename);
@@ -198,14 +201,15 @@ describe('subscribe: changes made by another connection', () => {
 
     const listener = vi.fn();
     const unsubscribe = server.subscribe(listener);
-    await server.revokeKey(record.id, new Date());
+    await server.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }]);
     await other.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 3, lastUsedAt: new Date() }]);
     await new Promise((r) => setTimeout(r, 150));
     expect(listener).not.toHaveBeenCalled();
-    expect((await server.getUsage(record.id))!.days).toEqual([{ day: '2025-01-01', count: 3 }]);
+    expect((await server.getUsage(record.id))!.days).toEqual([{ day: '2025-01-01', count: 4 }]);
 
     unsubscribe();
     await other.setKeyExpiry(record.id, new Date(Date.UTC(2030, 0, 1)));
+    await server.revokeKey(record.id, new Date());
     await new Promise((r) => setTimeout(r, 100));
     expect(listener).not.toHaveBeenCalled();
   });
@@ -248,5 +252,273 @@ describe('subscribe: changes made by another connection', () => {
     expect(result).toMatchObject({ ok: false, error: { status: 401, code: 'invalid_api_key' } });
     await server.close();
     await cli.close();
+  });
+});
+
+describe('subscribe: writes made through this store', () => {
+  it('reports each write to every listener before the write resolves, with what changed', async () => {
+    const s = store(join(dir, 'keys.db'), { watchIntervalMs: 10 });
+    const admin = createKeyscope({ store: store(join(dir, 'keys.db')), usage: false });
+    const { record } = await admin.keys.create({ ownerId: 'u1', name: 'own', level: 'user' });
+    await admin.close();
+    const first: unknown[][] = [];
+    const second: unknown[][] = [];
+    s.subscribe((...args) => first.push(args));
+    s.subscribe((...args) => second.push(args));
+    await new Promise((r) => setTimeout(r, 50));
+    first.length = 0;
+    second.length = 0;
+
+    // What a write reported by the time its promise exists: stores report right after commit.
+    let before = 0;
+    const seen = (write: () => Promise<unknown>) => {
+      before = first.length;
+      const promise = write();
+      const reported = first.slice(before);
+      return promise.then(() => reported);
+    };
+    expect(await seen(() => s.setKeyExpiry(record.id, new Date(Date.UTC(2030, 0, 1))))).toEqual([[{ kind: 'key', keyId: record.id }]]);
+    expect(await seen(() => s.revokeKey(record.id, new Date()))).toEqual([[{ kind: 'key', keyId: record.id }]]);
+    expect(await seen(() => s.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' }))).toEqual([[{ kind: 'project', projectId: 'proj_a' }]]);
+    expect(await seen(() => s.addProject({ id: 'proj_a', ownerId: 'u2', name: 'A' }))).toEqual([[{ kind: 'project', projectId: 'proj_a' }]]);
+    expect(await seen(() => s.createProject({ id: 'proj_b', ownerId: 'u1', name: 'B' }))).toEqual([[{ kind: 'project', projectId: 'proj_b' }]]);
+    expect(await seen(() => s.removeProject('proj_b'))).toEqual([[{ kind: 'project', projectId: 'proj_b' }]]);
+    // Nothing changed: nothing to report.
+    expect(await seen(() => s.revokeKey('key_unknown', new Date()))).toEqual([]);
+    expect(await seen(() => s.removeProject('proj_b'))).toEqual([]);
+    await expect(s.createProject({ id: 'proj_a', ownerId: 'u3', name: 'A' })).rejects.toThrow();
+    expect(await seen(() => s.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }]))).toEqual([]);
+    expect(second).toEqual(first);
+
+    // The watcher does not report our own writes again as "anything may have changed".
+    const count = first.length;
+    await new Promise((r) => setTimeout(r, 80));
+    expect(first.length).toBe(count);
+  });
+
+  it('still reports another process’s write with no argument after its own writes', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename, { watchIntervalMs: 10 });
+    const other = store(filename);
+    const calls: unknown[][] = [];
+    s.subscribe((...args) => calls.push(args));
+    await s.addProject({ id: 'p1', ownerId: 'u1', name: 'One' });
+    await other.addProject({ id: 'p2', ownerId: 'u1', name: 'Two' });
+    const end = Date.now() + 2_000;
+    while (calls.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toEqual([[{ kind: 'project', projectId: 'p1' }], []]);
+  });
+});
+
+describe('createProject and removeProject', () => {
+  it('createProject never re-owns a project: of two connections that both saw no project, one fails', async () => {
+    const filename = join(dir, 'keys.db');
+    const a = store(filename);
+    const b = store(filename);
+    expect(await a.getProject('proj_x')).toBeNull();
+    expect(await b.getProject('proj_x')).toBeNull();
+    const results = await Promise.allSettled([
+      a.createProject({ id: 'proj_x', ownerId: 'alice', name: 'Mine' }),
+      b.createProject({ id: 'proj_x', ownerId: 'mallory', name: 'Mine now' }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const failure = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(failure.reason).toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(/proj_x already exists/) });
+    expect(await b.getProject('proj_x')).toEqual({ id: 'proj_x', ownerId: 'alice', name: 'Mine' });
+    await expect(a.createProject({ id: '', ownerId: 'u', name: 'n' })).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('removeProject deletes the project: its owner no longer owns it, and its project keys stop working', async () => {
+    const s = store(join(dir, 'keys.db'));
+    await s.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' });
+    await s.addProject({ id: 'proj_b', ownerId: 'u1', name: 'B' });
+    const ks = createKeyscope({ store: s, usage: false });
+    const { key } = await ks.keys.create({ ownerId: 'u1', name: 'p', level: 'project', projectId: 'proj_a' });
+    expect(await ks.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({ ok: true });
+    expect(await s.removeProject('proj_a')).toBe(true);
+    expect(await s.removeProject('proj_a')).toBe(false);
+    expect(await s.ownsProject('u1', 'proj_a')).toBe(false);
+    expect(await s.getProject('proj_a')).toBeNull();
+    expect(await s.listProjects('u1')).toEqual([{ id: 'proj_b', ownerId: 'u1', name: 'B' }]);
+    await ks.close();
+    const fresh = createKeyscope({ store: s, usage: false });
+    expect(await fresh.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({ ok: false, error: { status: 403 } });
+    await fresh.close();
+  });
+});
+
+describe('usage writes while another process holds the write lock', () => {
+  function holdLock(filename: string, forMs?: number) {
+    const child = spawn(process.execPath, [HOLD_LOCK, filename, ...(forMs === undefined ? [] : [String(forMs)])], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const locked = new Promise<void>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('locked') && resolve());
+      child.on('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    return { locked, release: () => (child.stdin!.end(), exited) };
+  }
+
+  it('a usage batch fails fast (SQLITE_BUSY in milliseconds) and writes nothing; admin writes still wait', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    const ks = createKeyscope({ store: s, usage: false });
+    const { record } = await ks.keys.create({ ownerId: 'u1', name: 'busy', level: 'user' });
+    const other = new Database(filename);
+    other.exec('BEGIN IMMEDIATE');
+    const entry = { keyId: record.id, day: '2026-01-01', count: 2, lastUsedAt: new Date() };
+    const started = performance.now();
+    const write = s.recordUsage([entry]);
+    const blocked = performance.now() - started;
+    await expect(write).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+    expect(blocked).toBeLessThan(100);
+    other.exec('COMMIT');
+    expect((await s.getUsage(record.id))!.days).toEqual([]);
+    await s.recordUsage([entry]);
+    expect((await s.getUsage(record.id))!.days).toEqual([{ day: '2026-01-01', count: 2 }]);
+
+    other.close();
+    // An admin write waits out another process's short lock rather than failing.
+    const lock = holdLock(filename, 300);
+    await lock.locked;
+    await expect(s.revokeKey(record.id, new Date())).resolves.toBe(true);
+    await lock.release();
+    await ks.close();
+  });
+
+  it('a running keyscope never stalls its event loop for the held lock, and the counts arrive once after release', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    const ks = createKeyscope({ store: s, usage: { flushIntervalMs: 20 } });
+    const { key, record } = await ks.keys.create({ ownerId: 'u1', name: 'counted', level: 'user' });
+    const check = () => ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' });
+    expect(await check()).toMatchObject({ ok: true });
+
+    const lock = holdLock(filename);
+    await lock.locked;
+    // Measure the event loop's worst stall while the lock is held and flushes keep failing.
+    let last = performance.now();
+    let worst = 0;
+    const ticker = setInterval(() => {
+      const t = performance.now();
+      worst = Math.max(worst, t - last);
+      last = t;
+    }, 5);
+    let served = 1;
+    const until = Date.now() + 600;
+    while (Date.now() < until) {
+      expect(await check()).toMatchObject({ ok: true });
+      served++;
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    clearInterval(ticker);
+    expect(worst).toBeLessThan(100);
+    await lock.release();
+
+    const end = Date.now() + 3_000;
+    let total = 0;
+    while (Date.now() < end) {
+      total = (await s.getUsage(record.id))!.days.reduce((sum, d) => sum + d.count, 0);
+      if (total >= served) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    await ks.close();
+    expect((await s.getUsage(record.id))!.days.reduce((sum, d) => sum + d.count, 0)).toBe(served);
+  });
+});
+
+describe('read-only opening and files that are not keyscope databases', () => {
+  function files() {
+    return readdirSync(dir).sort();
+  }
+  function foreign(name = 'other.db') {
+    const filename = join(dir, name);
+    const db = new Database(filename);
+    db.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices (total) VALUES (9.5)");
+    db.close();
+    return { filename, bytes: readFileSync(filename) };
+  }
+
+  it('refuses a missing file read-only, creating nothing', () => {
+    const filename = join(dir, 'missing.db');
+    expect(() => new SqliteStore({ filename, readonly: true })).toThrow(expect.objectContaining({ code: 'sqlite_file_missing' }));
+    expect(files()).toEqual([]);
+  });
+
+  it('refuses a foreign SQLite file read-only or read-write, leaving it byte-identical with no -wal, -shm or journal', () => {
+    const { filename, bytes } = foreign();
+    for (const readonly of [true, false]) {
+      expect(() => new SqliteStore({ filename, readonly })).toThrow(expect.objectContaining({ code: 'sqlite_not_keyscope', message: expect.stringMatching(/not a keyscope database/) }));
+      expect(readFileSync(filename).equals(bytes)).toBe(true);
+      expect(files()).toEqual(['other.db']);
+    }
+  });
+
+  it('refuses a file that is not SQLite at all, and an empty file read-only; writes into an empty file', () => {
+    const text = join(dir, 'notes.db');
+    writeFileSync(text, 'not a database '.repeat(40));
+    for (const readonly of [true, false]) {
+      expect(() => new SqliteStore({ filename: text, readonly })).toThrow(expect.objectContaining({ code: 'sqlite_not_keyscope' }));
+    }
+    expect(readFileSync(text, 'utf8')).toBe('not a database '.repeat(40));
+    const empty = join(dir, 'empty.db');
+    writeFileSync(empty, '');
+    expect(() => new SqliteStore({ filename: empty, readonly: true })).toThrow(expect.objectContaining({ code: 'sqlite_not_keyscope' }));
+    expect(statSync(empty).size).toBe(0);
+    expect(files()).toEqual(['empty.db', 'notes.db']);
+    store(empty);
+    expect(statSync(empty).size).toBeGreaterThan(0);
+  });
+
+  it('reads a keyscope file read-only without writing to it, and refuses writes', async () => {
+    const filename = join(dir, 'keys.db');
+    const writer = store(filename);
+    await writer.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' });
+    writer.close();
+    const bytes = readFileSync(filename);
+    const reader = store(filename, { readonly: true });
+    expect(await reader.listProjects('u1')).toEqual([{ id: 'proj_a', ownerId: 'u1', name: 'A' }]);
+    await expect(reader.addProject({ id: 'proj_b', ownerId: 'u1', name: 'B' })).rejects.toThrow(/readonly/);
+    reader.close();
+    expect(readFileSync(filename).equals(bytes)).toBe(true);
+  });
+
+  it('does not migrate an older schema read-only: it says how to upgrade and changes nothing', () => {
+    const filename = join(dir, 'old.db');
+    copyFileSync(FIXTURE_V1, filename);
+    const bytes = readFileSync(filename);
+    expect(() => new SqliteStore({ filename, readonly: true })).toThrow(expect.objectContaining({ code: 'sqlite_schema_older', message: expect.stringMatching(/version 1.*upgrade/) }));
+    expect(readFileSync(filename).equals(bytes)).toBe(true);
+  });
+});
+
+describe('file permissions', () => {
+  const mode = (file: string) => statSync(file).mode & 0o777;
+
+  it('creates the database, its -wal and its -shm readable by the owner only', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    await s.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' });
+    expect(existsSync(`${filename}-wal`)).toBe(true);
+    expect(existsSync(`${filename}-shm`)).toBe(true);
+    expect([filename, `${filename}-wal`, `${filename}-shm`].map(mode)).toEqual([0o600, 0o600, 0o600]);
+  });
+
+  it('tightens a leftover -wal or -shm that is looser than its database', async () => {
+    const filename = join(dir, 'keys.db');
+    store(filename).close();
+    const held = new Database(filename);
+    held.pragma('journal_mode = WAL');
+    held.exec('CREATE TABLE IF NOT EXISTS pad (x)');
+    // A crash leaves the -wal and -shm behind; say another tool made them world-readable.
+    for (const suffix of ['-wal', '-shm']) {
+      chmodSync(`${filename}${suffix}`, 0o644);
+    }
+    const s = store(filename);
+    await s.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' });
+    held.close();
+    expect([filename, `${filename}-wal`, `${filename}-shm`].filter(existsSync).map(mode)).toEqual(
+      [filename, `${filename}-wal`, `${filename}-shm`].filter(existsSync).map(() => 0o600),
+    );
   });
 });
