@@ -3,5 +3,5 @@ import { storeConformance } from './store-conformance.js';
 
 storeConformance('MemoryStore', async () => {
   const store = new MemoryStore();
-  return { store, addProject: (project) => store.addProject(project) };
+  return { store, addProject: (project) => store.addProject(project), removeProject: (id) => store.removeProject(id) };
 });

@@ -1,12 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
-import type { KeyAdminStore, KeyRecord, Project } from '@keyscope/core';
+import type { KeyAdminStore, KeyRecord, Project, StoreChange } from '@keyscope/core';
 
 /** What a store under test brings: the store, a way to add projects, and its cleanup. */
 export interface StoreHarness {
   store: KeyAdminStore;
   /** Put a project in the store's project directory (every store has its own way). */
   addProject(project: Project): Promise<void> | void;
+  /** Delete a project from the store's project directory. */
+  removeProject(id: string): Promise<unknown> | unknown;
   /** Close the store and remove what the factory created. */
   cleanup?(): Promise<void> | void;
 }
@@ -42,7 +44,7 @@ function stored(record: KeyRecord & { key?: string }): KeyRecord {
 /**
  * The contract every `KeyAdminStore` must meet, run against a fresh store per test.
  *
- * @example storeConformance('MemoryStore', async () => { const store = new MemoryStore(); return { store, addProject: (p) => store.addProject(p) } })
+ * @example storeConformance('MemoryStore', async () => { const store = new MemoryStore(); return { store, addProject: (p) => store.addProject(p), removeProject: (id) => store.removeProject(id) } })
  */
 export function storeConformance(name: string, factory: () => Promise<StoreHarness>): void {
   describe(`store conformance: ${name}`, () => {
@@ -276,6 +278,37 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
       });
     });
 
+    describe('change reports', () => {
+      it('tells its subscribers of its own writes: revocation, expiry, project created, moved and deleted', async () => {
+        expect(typeof store.subscribe, 'every keyscope store reports changes').toBe('function');
+        const changes: (StoreChange | undefined)[] = [];
+        const unsubscribe = store.subscribe!((change) => changes.push(change));
+        try {
+          const record = keyRecord();
+          await store.createKey(stored(record));
+          await store.revokeKey(record.id, new Date());
+          await store.setKeyExpiry(record.id, new Date(Date.now() + DAY));
+          await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+          await harness.addProject({ id: 'proj_a', ownerId: 'user_2', name: 'Alpha' });
+          await harness.removeProject('proj_a');
+          // What must be there, in order; a store may also say "anything changed" (no argument).
+          expect(changes.filter((c) => c !== undefined)).toEqual([
+            { kind: 'key', keyId: record.id },
+            { kind: 'key', keyId: record.id },
+            { kind: 'project', projectId: 'proj_a' },
+            { kind: 'project', projectId: 'proj_a' },
+            { kind: 'project', projectId: 'proj_a' },
+          ]);
+          unsubscribe();
+          await store.revokeKey(keyRecord().id, new Date());
+          await harness.addProject({ id: 'proj_b', ownerId: 'user_1', name: 'Beta' });
+          expect(changes.filter((c) => c !== undefined)).toHaveLength(5);
+        } finally {
+          unsubscribe();
+        }
+      });
+    });
+
     describe('createKeyscope on this store, end to end', () => {
       let clock: number;
       const start = Date.UTC(2025, 5, 1, 9, 0, 0);
@@ -354,6 +387,32 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
           expect(await auth(fresh.key, '/sites')).toMatchObject({ ok: true });
           expect((await ks.keys.list('user_1')).map((k) => k.id)).toEqual([old.record.id, fresh.record.id]);
         } finally {
+          await ks.close();
+        }
+      });
+
+      it("refuses a project key from the next request on once its project moves to another owner or is deleted", async () => {
+        const { ks, auth } = await setup();
+        const other = createKeyscope({ store, now: () => clock, usage: false });
+        try {
+          const a = await ks.keys.create({ ownerId: 'user_1', name: 'a', level: 'project', projectId: 'proj_a' });
+          const b = await ks.keys.create({ ownerId: 'user_1', name: 'b', level: 'project', projectId: 'proj_b' });
+          const user = await ks.keys.create({ ownerId: 'user_1', name: 'u', level: 'user' });
+          for (const k of [ks, other]) {
+            expect(await k.authenticate({ headers: { 'x-api-key': a.key }, path: '/sites' })).toMatchObject({ ok: true });
+            expect(await k.authenticate({ headers: { 'x-api-key': user.key, 'x-project-id': 'proj_a' }, path: '/sites' })).toMatchObject({ ok: true });
+          }
+          await harness.addProject({ id: 'proj_a', ownerId: 'user_2', name: 'Alpha' });
+          await harness.removeProject('proj_b');
+          for (const k of [ks, other]) {
+            expect(await k.authenticate({ headers: { 'x-api-key': a.key }, path: '/sites' })).toMatchObject({ ok: false, error: { code: 'project_forbidden' } });
+            expect(await k.authenticate({ headers: { 'x-api-key': b.key }, path: '/sites' })).toMatchObject({ ok: false, error: { code: 'project_forbidden' } });
+            expect(await k.authenticate({ headers: { 'x-api-key': user.key, 'x-project-id': 'proj_a' }, path: '/sites' })).toMatchObject({ ok: false, error: { code: 'project_forbidden' } });
+          }
+          await expect(ks.keys.rotate(a.record.id)).rejects.toMatchObject({ code: 'invalid_argument' });
+          expect(await auth(user.key, '/sites', 'proj_missing')).toMatchObject({ ok: false });
+        } finally {
+          await other.close();
           await ks.close();
         }
       });
