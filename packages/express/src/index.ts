@@ -33,15 +33,18 @@ export interface KeyscopeExpressOptions {
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
   const { project, onError } = checkAdapterOptions(ks, options, 'next');
   return function keyscopeMiddleware(req, res, next) {
-    ks.authenticate({ headers: req.headers, method: req.method, path: req.path, project, clientIp: () => req.ip }).then((result) => {
-      if (result.ok) {
-        req.auth = result.auth;
-        next();
-      } else if (onError === 'next') {
-        next(toKeyscopeError(result.error));
-      } else {
+    ks.authenticate({ headers: req.headers, method: req.method, path: req.path, project, clientIp: () => req.ip })
+      .then((result) => {
+        if (result.ok) {
+          req.auth = result.auth;
+          return next();
+        }
+        if (onError === 'next') return next(toKeyscopeError(result.error));
+        // Something earlier (a timeout guard) already answered: there is nothing left to refuse.
+        if (res.headersSent || res.writableEnded) return;
         res.status(result.error.status).set(result.error.headers).end(JSON.stringify(result.error.body));
-      }
-    }, next);
+      })
+      // Whatever throws in there goes to Express's error path, as a throw in a synchronous middleware would.
+      .catch(next);
   };
 }

@@ -42,6 +42,8 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
       return;
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
+    // Something earlier (a timeout) already replied: Fastify runs nothing more for this request.
+    if (reply.sent) return reply;
     return reply.code(result.error.status).headers(result.error.headers).send(Buffer.from(JSON.stringify(result.error.body))); // a Buffer: Fastify adds no charset
   });
 };
