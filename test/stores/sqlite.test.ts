@@ -6,7 +6,7 @@ import { storeConformance } from './store-conformance.js';
 
 storeConformance('SqliteStore (:memory:)', async () => {
   const store = new SqliteStore({ filename: ':memory:' });
-  return { store, addProject: (project) => store.addProject(project), cleanup: () => store.close() };
+  return { store, addProject: (project) => store.addProject(project), removeProject: (id) => store.removeProject(id), cleanup: () => store.close() };
 });
 
 // The same contract on a real file, where WAL, the schema migration and durability apply.
@@ -16,6 +16,7 @@ storeConformance('SqliteStore (file)', async () => {
   return {
     store,
     addProject: (project) => store.addProject(project),
+    removeProject: (id) => store.removeProject(id),
     cleanup: () => {
       store.close();
       rmSync(dir, { recursive: true, force: true });
