@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, isWellFormedKey } from '@keyscope/core';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '@keyscope/sqlite';
 import { assertBuilt, runCli, type Run } from './helpers.js';
 
@@ -307,6 +308,91 @@ describe('usage errors and the database file', () => {
       expect(existsSync(join(cwd, 'keyscope.db'))).toBe(true);
     } finally {
       rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('two concurrent `projects add` processes of one id: one exits 0, the other 2 "already exists", and the owner stays the winner', async () => {
+    for (const id of ['proj_race1', 'proj_race2']) {
+      const runs = await Promise.all(['alice', 'mallory'].map((owner) => cli(['projects', 'add', '--owner', owner, '--name', 'Race', '--id', id, '--json'])));
+      expect(runs.map((r) => r.code).sort()).toEqual([0, 2]);
+      const winner = JSON.parse(runs.find((r) => r.code === 0)!.stdout).ownerId;
+      expect(runs.find((r) => r.code === 2)!.stderr).toMatch(new RegExp(`^keyscope: project ${id} already exists\n$`));
+      expect((await json<any[]>(['projects', 'list', '--owner', winner])).map((p) => p.id)).toContain(id);
+      expect((await json<any[]>(['projects', 'list', '--owner', winner === 'alice' ? 'mallory' : 'alice'])).map((p) => p.id)).not.toContain(id);
+    }
+  });
+
+  it('creates the database owner-only (0600), and SQLite gives its -wal and -shm the same mode', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'keyscope-mode-'));
+    try {
+      const file = join(cwd, 'fresh.db');
+      expect((await runCli(['projects', 'add', '--owner', 'u1', '--name', 'A', '--db', file])).code).toBe(0);
+      const mode = (f: string) => statSync(f).mode & 0o777;
+      expect(mode(file)).toBe(0o600);
+      // A server keeps the -wal and -shm open; they must be no more readable than the file.
+      const server = new SqliteStore({ filename: file });
+      await server.addProject({ id: 'proj_b', ownerId: 'u1', name: 'B' });
+      expect([file, `${file}-wal`, `${file}-shm`].map(mode)).toEqual([0o600, 0o600, 0o600]);
+      server.close();
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('never turns another SQLite file into a keyscope database: reads and writes are refused, the file byte-identical, no -wal/-shm', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'keyscope-foreign-'));
+    try {
+      const file = join(cwd, 'app.db');
+      const app = new Database(file);
+      app.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices (total) VALUES (12.5)");
+      app.close();
+      const bytes = readFileSync(file);
+      const key = generateKey();
+      for (const args of [
+        ['projects', 'list', '--owner', 'u1'],
+        ['keys', 'list', '--owner', 'u1'],
+        ['keys', 'usage', 'key_x'],
+        ['keys', 'verify'],
+        ['projects', 'add', '--owner', 'u1', '--name', 'A'],
+        ['keys', 'create', '--owner', 'u1', '--name', 'k', '--level', 'user'],
+        ['keys', 'revoke', 'key_x'],
+        ['keys', 'rotate', 'key_x'],
+      ]) {
+        const run = await runCli([...args, '--db', file], { env: { KEYSCOPE_API_KEY: key } });
+        expect({ args, code: run.code, stdout: run.stdout }).toEqual({ args, code: 2, stdout: '' });
+        expect(run.stderr).toMatch(/not a keyscope database/);
+        expect(readFileSync(file).equals(bytes)).toBe(true);
+        expect(readdirSync(cwd)).toEqual(['app.db']);
+      }
+      // A missing file is refused by every command but the two that create; an empty file is a new database.
+      for (const args of [['keys', 'list', '--owner', 'u1'], ['keys', 'revoke', 'key_x'], ['keys', 'verify']]) {
+        expect((await runCli([...args, '--db', join(cwd, 'missing.db')], { env: { KEYSCOPE_API_KEY: key } })).code).toBe(2);
+      }
+      expect(readdirSync(cwd)).toEqual(['app.db']);
+      writeFileSync(join(cwd, 'empty.db'), '');
+      expect((await runCli(['keys', 'list', '--owner', 'u1', '--db', join(cwd, 'empty.db')])).code).toBe(2);
+      expect(statSync(join(cwd, 'empty.db')).size).toBe(0);
+      expect((await runCli(['projects', 'add', '--owner', 'u1', '--name', 'A', '--db', join(cwd, 'empty.db')])).code).toBe(0);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a keyscope database without writing to it', async () => {
+    const before = readFileSync(db);
+    for (const args of [['projects', 'list', '--owner', 'u1'], ['keys', 'list', '--owner', 'u1'], ['keys', 'usage', 'key_doesnotexist']]) {
+      await cli(args);
+      expect(readFileSync(db).equals(before)).toBe(true);
+    }
+  });
+
+  it('keys list --owner <a pasted key, whole or one character short> exits 2 and echoes it nowhere', async () => {
+    const key = keys[0]!;
+    for (const value of [key, key.slice(0, -1)]) {
+      const run = await cli(['keys', 'list', '--owner', value]);
+      expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 2, stdout: '' });
+      expect(run.stderr).toMatch(/looks like an API key/);
+      expect(run.stderr).not.toContain(value.slice(3, 20));
     }
   });
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createKeyscope, ID_PATTERN, type Keyscope } from '@keyscope/core';
 import { SqliteStore } from '@keyscope/sqlite';
-import { keyJson, keysTable, listedKeyJson, projectsTable, redact, usageJson, when, table } from './format.js';
+import { keyJson, keysTable, listedKeyJson, looksLikeKey, projectsTable, redact, usageJson, when, table } from './format.js';
 
 /** Where {@link main} reads and writes; `process` streams in the real binary. */
 export interface CliIO {
@@ -57,10 +57,16 @@ interface Context {
   env: Record<string, string | undefined>;
   now: () => number;
   json: boolean;
-  /** Open the store and a keyscope over it (without usage recording: the CLI is not traffic). */
-  open(options?: { create?: boolean }): { store: SqliteStore; ks: Keyscope };
+  /**
+   * Open the store and a keyscope over it (without usage recording: the CLI is not traffic).
+   * `read` opens read-only; `write` needs an existing file; `create` may create it.
+   */
+  open(mode: 'read' | 'write' | 'create'): { store: SqliteStore; ks: Keyscope };
+  /** Write to stdout with anything shaped like a key redacted. */
   print(text: string): void;
   printJson(value: unknown): void;
+  /** Write output that carries a new key (create, rotate), and nothing else unredacted. */
+  printKey(text: string): void;
 }
 
 interface Command {
@@ -75,7 +81,9 @@ const text = { type: 'string' } as const;
 const GLOBAL_OPTIONS: Options = { db: text, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 const DURATION = /^(\d{1,9})(s|m|h|d)$/;
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(?:Z|([+-])(\d{2}):(\d{2})))?$/;
+/** The last instant a JavaScript Date (and so a stored expiry) can hold. */
+const MAX_TIME = 8.64e15;
 
 const COMMANDS: Record<string, Command> = {
   'projects add': {
@@ -85,10 +93,10 @@ const COMMANDS: Record<string, Command> = {
       const ownerId = identifier(ctx.values.owner, '--owner');
       const name = displayName(ctx.values.name as string, '--name');
       const id = ctx.values.id === undefined ? `proj_${randomBytes(8).toString('hex')}` : identifier(ctx.values.id, '--id');
-      const { store } = ctx.open({ create: true });
-      // Adding must never hand an existing project (and its keys' reach) to another owner.
-      if (await store.getProject(id)) throw new UsageError(`project ${id} already exists`);
-      await store.addProject({ id, ownerId, name });
+      const { store } = ctx.open('create');
+      // Adding must never hand an existing project (and its keys' reach) to another owner: the
+      // insert itself refuses an existing id, so two concurrent adds cannot both pass a check.
+      await store.createProject({ id, ownerId, name });
       const project = { id, ownerId, name };
       if (ctx.json) ctx.printJson(project);
       else ctx.print(`Added project ${id} (${name}) for owner ${ownerId}.\n`);
@@ -101,7 +109,7 @@ const COMMANDS: Record<string, Command> = {
     required: ['owner'],
     async run(ctx) {
       const ownerId = identifier(ctx.values.owner, '--owner');
-      const { store } = ctx.open();
+      const { store } = ctx.open('read');
       const projects = await store.listProjects(ownerId);
       if (ctx.json) ctx.printJson(projects);
       else ctx.print(projects.length === 0 ? `No projects for owner ${ownerId}.\n` : projectsTable(projects));
@@ -121,9 +129,9 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError('give --expires-in or --expires-at, not both');
       }
       let expiresAt: Date | null = null;
-      if (values['expires-in'] !== undefined) expiresAt = new Date(ctx.now() + duration(values['expires-in'] as string, '--expires-in'));
+      if (values['expires-in'] !== undefined) expiresAt = new Date(later(ctx.now(), duration(values['expires-in'] as string, '--expires-in'), '--expires-in'));
       if (values['expires-at'] !== undefined) expiresAt = instant(values['expires-at'] as string, '--expires-at');
-      const { ks } = ctx.open({ create: true });
+      const { ks } = ctx.open('create');
       const { key, record } = await ks.keys.create({
         ownerId: values.owner as string,
         name: values.name as string,
@@ -131,10 +139,10 @@ const COMMANDS: Record<string, Command> = {
         projectId: (values.project as string | undefined) ?? null,
         expiresAt,
       });
-      if (ctx.json) ctx.printJson({ key, record: keyJson(record) });
+      if (ctx.json) ctx.printKey(`${JSON.stringify({ key, record: keyJson(record) }, null, 2)}\n`);
       else {
         const scope = record.level === 'project' ? `project ${record.projectId}` : `every project of ${record.ownerId}`;
-        ctx.print(
+        ctx.printKey(
           `Created key ${record.id} "${record.name}" (${record.level} level: ${scope}; expires ${when(record.expiresAt, 'never')}).\n\n` +
             `  ${key}\n\n` +
             'Store it now: this key will not be shown again.\n',
@@ -148,7 +156,7 @@ const COMMANDS: Record<string, Command> = {
     options: { owner: text },
     required: ['owner'],
     async run(ctx) {
-      const { ks } = ctx.open();
+      const { ks } = ctx.open('read');
       const records = await ks.keys.list(ctx.values.owner as string);
       if (ctx.json) ctx.printJson(records.map((r) => listedKeyJson(r, ctx.now())));
       else ctx.print(records.length === 0 ? `No keys for owner ${ctx.values.owner}.\n` : keysTable(records, ctx.now()));
@@ -161,7 +169,7 @@ const COMMANDS: Record<string, Command> = {
     positionals: ['keyId'],
     async run(ctx) {
       const id = ctx.args[0]!;
-      const { ks } = ctx.open();
+      const { ks } = ctx.open('write');
       const before = await ks.keys.get(id);
       const record = await ks.keys.revoke(id);
       if (ctx.json) ctx.printJson(listedKeyJson(record, ctx.now()));
@@ -177,15 +185,17 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const id = ctx.args[0]!;
       const gracePeriodMs = ctx.values.grace === undefined ? 0 : duration(ctx.values.grace as string, '--grace');
-      const { ks } = ctx.open();
+      // A grace past the last representable date would store no expiry: the old key would never stop.
+      later(ctx.now(), gracePeriodMs, '--grace');
+      const { ks } = ctx.open('write');
       const { key, record } = await ks.keys.rotate(id, { gracePeriodMs });
       if (ctx.json) {
-        ctx.printJson({ key, record: keyJson(record) });
+        ctx.printKey(`${JSON.stringify({ key, record: keyJson(record) }, null, 2)}\n`);
         return EXIT.ok;
       }
       const old = await ks.keys.get(id);
       const until = old?.revokedAt ?? old?.expiresAt ?? null;
-      ctx.print(
+      ctx.printKey(
         `Rotated key ${id} to ${record.id} "${record.name}".\n\n` +
           `  ${key}\n\n` +
           'Store it now: this key will not be shown again.\n' +
@@ -201,7 +211,7 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     positionals: ['keyId'],
     async run(ctx) {
-      const { ks } = ctx.open();
+      const { ks } = ctx.open('read');
       const usage = usageJson(await ks.keys.usage(ctx.args[0]!));
       if (ctx.json) ctx.printJson(usage);
       else {
@@ -218,7 +228,7 @@ const COMMANDS: Record<string, Command> = {
       const path = (ctx.values.path as string | undefined) ?? '/validate';
       if (!path.startsWith('/')) throw new UsageError('--path must start with /');
       const key = await readKey(ctx);
-      const { ks } = ctx.open();
+      const { ks } = ctx.open('read');
       const project = ctx.values.project as string | undefined;
       const result = await ks.authenticate({
         headers: { 'x-api-key': key, ...(project === undefined ? {} : { 'x-project-id': project }) },
@@ -257,6 +267,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   };
   let open: { store: SqliteStore; ks: Keyscope } | undefined;
   try {
+    refuseKeyMaterial(argv);
     const [group, command] = commandWords(argv);
     if (group === undefined) {
       if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') {
@@ -295,25 +306,31 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       env,
       now,
       json,
-      open(options = {}) {
+      open(mode) {
         if (open) return open;
         const filename = (values.db as string | undefined) ?? (env.KEYSCOPE_DB || './keyscope.db');
         if (filename === '') throw new UsageError('--db needs a file name');
-        // Reading commands never leave an empty database behind in the wrong directory.
-        if (!options.create && filename !== ':memory:' && !existsSync(filename)) {
+        // Only the commands that create may create: the others never leave an empty database
+        // behind in the wrong directory (read-only opens refuse a missing file themselves).
+        if (mode === 'write' && filename !== ':memory:' && !existsSync(filename)) {
           throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
         }
         let store: SqliteStore;
         try {
-          store = new SqliteStore({ filename });
+          // Reading commands open read-only: no WAL switch, no migration, nothing written.
+          store = new SqliteStore({ filename, readonly: mode === 'read' && filename !== ':memory:' });
         } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          if (code === 'sqlite_file_missing') throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
+          if (code === 'sqlite_not_keyscope') throw new UsageError(`${(error as Error).message}; pass the keyscope database with --db <file>`);
           throw new UsageError(`cannot open ${filename}: ${(error as Error).message}`);
         }
         open = { store, ks: createKeyscope({ store, usage: false, now }) };
         return open;
       },
-      print: (output) => void io.stdout.write(output),
-      printJson: (value) => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+      print: (output) => void io.stdout.write(redact(output)),
+      printJson: (value) => void io.stdout.write(redact(`${JSON.stringify(value, null, 2)}\n`)),
+      printKey: (output) => void io.stdout.write(output),
     };
     return await spec.run(ctx);
   } catch (error) {
@@ -329,6 +346,25 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       open.store.close();
     }
   }
+}
+
+/**
+ * Refuse any argument that looks like a key or most of one, naming where it was and never
+ * echoing it: a key pasted where an id belongs must not reach stdout, stderr or the store.
+ */
+function refuseKeyMaterial(argv: readonly string[]): void {
+  argv.forEach((arg, i) => {
+    if (!looksLikeKey(arg)) return;
+    const previous = argv[i - 1];
+    const where = /^--?[A-Za-z][\w-]*=/.test(arg)
+      ? arg.slice(0, arg.indexOf('='))
+      : previous !== undefined && /^--?[A-Za-z][\w-]*$/.test(previous)
+        ? previous
+        : `argument ${i + 1}`;
+    throw new UsageError(
+      `${where} looks like an API key (not shown); pass an id there. keys verify reads a key from KEYSCOPE_API_KEY or stdin, never from the command line`,
+    );
+  });
 }
 
 /** The first two words that are not options or option values: the command. */
@@ -389,13 +425,41 @@ function duration(value: string, option: string): number {
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }
 
-/** An ISO-8601 date (UTC midnight) or date-time with a zone; a time without a zone is ambiguous. */
+/** `now + ms` in epoch ms, refusing an instant past the last date a Date (and the store) can hold. */
+function later(now: number, ms: number, option: string): number {
+  const at = now + ms;
+  if (at > MAX_TIME) throw new UsageError(`${option} is too far in the future: it would end after the last date that can be stored (+275760-09-13)`);
+  return at;
+}
+
+/**
+ * An ISO-8601 date (UTC midnight) or date-time with a zone; a time without a zone is ambiguous.
+ * Every field is checked: `Date` would roll 2030-02-31 over to March 3 and accept 24:00.
+ */
 function instant(value: string, option: string): Date {
-  const date = new Date(value);
-  if (!ISO_8601.test(value) || Number.isNaN(date.getTime())) {
+  const match = ISO_8601.exec(value);
+  if (!match) {
     throw new UsageError(`${option} must be an ISO-8601 date or date-time with a zone, like 2030-01-31 or 2030-01-31T12:00:00Z`);
   }
-  return date;
+  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((part) => (part === undefined ? undefined : Number(part))) as number[];
+  const ms = match[7] === undefined ? 0 : Number(match[7].padEnd(3, '0'));
+  const sign = match[8] === '-' ? -1 : 1;
+  const [offsetHours, offsetMinutes] = [Number(match[9] ?? 0), Number(match[10] ?? 0)];
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysIn(year!, month!)) {
+    throw new UsageError(`${option} ${value} is not a real date`);
+  }
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
+    throw new UsageError(`${option} ${value} is not a real time (hours 00-23, minutes and seconds 00-59)`);
+  }
+  const date = new Date(0);
+  date.setUTCFullYear(year!, month! - 1, day!);
+  date.setUTCHours(hour, minute, second, ms);
+  return new Date(date.getTime() - sign * (offsetHours * 60 + offsetMinutes) * 60_000);
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
 /** The key for `keys verify`: `KEYSCOPE_API_KEY`, else stdin. Never argv: argv shows in `ps` and shell history. */

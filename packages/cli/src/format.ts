@@ -82,13 +82,30 @@ export function projectsTable(projects: readonly Project[]): string {
   return table(['ID', 'NAME'], projects.map((p) => [p.id, p.name]));
 }
 
-// `<prefix>_` and 36 base62 characters: a key, or a key with a typo (still nearly a secret).
-const KEY_LIKE = /(?<![0-9A-Za-z])[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{36}(?![0-9A-Za-z])/g;
+/** How many base62 characters after `<prefix>_` make text key material (key ids have 20). */
+export const REDACT_MIN_BODY = 24;
+
+// `<prefix>_` and a long base62 run: a key, a key with characters added, or most of one. A key
+// missing its last characters is as good as whole (the tail is a checksum of the rest), so the
+// length is only a floor, set above the 20 characters of a key id.
+const PREFIXED = new RegExp(`[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{${REDACT_MIN_BODY},}`, 'g');
+// A key's body without its prefix: a long base62 run in both cases (ids, hex and words are not).
+const BARE = /[0-9A-Za-z]{30,}/g;
 
 /**
- * Hide anything shaped like a key, checksum or not. Messages on stderr can echo what the user
- * typed (a key pasted where an id belongs); logs must never carry one.
+ * Hide anything shaped like a key or most of one, checksum or not, whatever surrounds it.
+ * Messages can echo what the user typed (a key pasted where an id belongs); output and logs
+ * must never carry one.
+ *
+ * @example redact(`owner ${key.slice(0, -1)}`) === 'owner [redacted key]'
  */
 export function redact(text: string): string {
-  return text.replace(KEY_LIKE, '[redacted key]');
+  return text
+    .replace(PREFIXED, '[redacted key]')
+    .replace(BARE, (run) => (/[a-z]/.test(run) && /[A-Z]/.test(run) ? '[redacted key]' : run));
+}
+
+/** Does `text` hold something {@link redact} would hide? */
+export function looksLikeKey(text: string): boolean {
+  return redact(text) !== text;
 }
