@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { keyscope } from '@keyscope/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
+import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
 
@@ -34,7 +35,10 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
   if (api.slowRouteEnabled) app.get('/test/slow', projectOptional, async (req, res) => send(res, await api.slow(req.auth)));
 
   app.use((_req, res) => send(res, NOT_FOUND));
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error); // Express's own handler closes the connection
+    const status = clientErrorStatus(error); // e.g. 400 for a URL Express cannot decode
+    if (status !== undefined) return send(res, clientError(status));
     console.error('request failed:', error);
     send(res, INTERNAL_ERROR);
   });

@@ -1,6 +1,7 @@
 import { keyscope } from '@keyscope/fastify';
 import Fastify, { type FastifyReply } from 'fastify';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
+import { clientError, clientErrorStatus } from './client-error.js';
 import type { StartServer } from './types.js';
 
 /** A Buffer, so Fastify sends the Content-Type as given instead of adding a charset to it. */
@@ -33,6 +34,8 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
 
   app.setNotFoundHandler((_req, reply) => send(reply, NOT_FOUND));
   app.setErrorHandler((error, _req, reply) => {
+    const status = clientErrorStatus(error); // e.g. 400 for a body Fastify cannot parse
+    if (status !== undefined) return send(reply, clientError(status));
     console.error('request failed:', error);
     return send(reply, INTERNAL_ERROR);
   });

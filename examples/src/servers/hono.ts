@@ -5,6 +5,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { keyscope } from '@keyscope/fetch';
 import { Hono, type Context } from 'hono';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
+import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
 
@@ -32,6 +33,8 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
 
   app.notFound((c) => send(c, NOT_FOUND));
   app.onError((error, c) => {
+    const status = clientErrorStatus(error); // an HTTPException with a 4xx status
+    if (status !== undefined) return send(c, clientError(status));
     console.error('request failed:', error);
     return send(c, INTERNAL_ERROR);
   });

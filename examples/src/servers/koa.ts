@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import { keyscope } from '@keyscope/koa';
 import Koa, { type Context } from 'koa';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
+import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
 
@@ -34,6 +35,8 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
     try {
       await next();
     } catch (error) {
+      const status = clientErrorStatus(error);
+      if (status !== undefined) return send(ctx, clientError(status));
       console.error('request failed:', error);
       send(ctx, INTERNAL_ERROR);
     }
