@@ -27,7 +27,8 @@ export interface KoaRouterLike {
   opts: { prefix?: string; routerPath?: string };
   match(path: string, method: string): { route: boolean };
   matchHost?(host?: string): boolean;
-  routes(): Middleware;
+  /** The router's dispatch middleware, whatever context type it declares. */
+  routes(): (ctx: never, next: Next) => unknown;
 }
 
 type Check = (ctx: Context, next: Next, prefix: string | undefined) => Promise<unknown>;
@@ -41,7 +42,6 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
       return next();
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
-    if (ctx.headerSent || !ctx.writable) return; // someone already answered: nothing left to refuse
     ctx.status = result.error.status;
     ctx.set(result.error.headers);
     ctx.body = JSON.stringify(result.error.body);
@@ -70,7 +70,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middle
 export function protectedRoutes(ks: Keyscope, router: KoaRouterLike, options: KeyscopeKoaOptions = {}): Middleware {
   const check = checker(ks, options);
   if (typeof router?.match !== 'function' || typeof router.routes !== 'function') throw new TypeError('router must be an @koa/router Router');
-  const dispatch = router.routes();
+  const dispatch = router.routes() as Middleware;
   return function protectedRoutesMiddleware(ctx, next) {
     // The host check and the path the router's own dispatch reads (@koa/router `middleware()`).
     if (router.matchHost && !router.matchHost(ctx.host)) return dispatch(ctx, next);
