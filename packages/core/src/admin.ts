@@ -1,6 +1,6 @@
 import { KeyscopeError } from './errors.js';
-import { generateKey, generateKeyId, hashKey, keyStart } from './key-format.js';
-import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, ProjectDirectory } from './types.js';
+import { generateKey, generateKeyId, hashKey, hasKeyShape, isWellFormedKey, keyStart } from './key-format.js';
+import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, Project, ProjectDirectory } from './types.js';
 
 /** Project and owner ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-`. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -11,6 +11,27 @@ const ADMIN_METHODS = ['createKey', 'getKey', 'listKeys', 'revokeKey', 'setKeyEx
 /** A key record as the admin API returns it: everything but the hash. */
 export type KeyInfo = Omit<KeyRecord, 'hash'>;
 
+/** A key's state at a moment: `expiring` is active but expires within a week. */
+export type KeyStatus = 'active' | 'expiring' | 'expired' | 'revoked';
+
+/** A key as `list` returns it: the record and its status now. */
+export type ListedKey = KeyInfo & { status: KeyStatus };
+
+const WEEK_MS = 7 * 86_400_000;
+
+/**
+ * A key's status at `now` (epoch ms): `revoked`, `expired`, `expiring` (expires within
+ * `soonMs`, default 7 days) or `active`.
+ *
+ * @example keyStatus(record, Date.now()) === 'active'
+ */
+export function keyStatus(record: Pick<KeyRecord, 'revokedAt' | 'expiresAt'>, now: number, soonMs = WEEK_MS): KeyStatus {
+  if (record.revokedAt !== null) return 'revoked';
+  if (record.expiresAt === null) return 'active';
+  const left = record.expiresAt.getTime() - now;
+  return left <= 0 ? 'expired' : left <= soonMs ? 'expiring' : 'active';
+}
+
 /** Input of `keys.create`. */
 export interface CreateKeyInput {
   ownerId: string;
@@ -20,14 +41,53 @@ export interface CreateKeyInput {
   expiresAt?: Date | null;
 }
 
+/** Input of `keys.import`: a key made elsewhere, and what it may reach. */
+export interface ImportKeyInput extends CreateKeyInput {
+  /** The key itself. Only its SHA-256 is stored. */
+  key: string;
+}
+
+/**
+ * Key administration on behalf of one owner, for a "your API keys" page: a key of any other
+ * owner is `not_found` (`get` answers `null`), exactly like a key that does not exist.
+ */
+export interface OwnerKeyAdmin {
+  readonly ownerId: string;
+  /** Issue a key for this owner. @example await mine.create({ name: 'ci', level: 'project', projectId: 'proj_a' }) */
+  create(input: Omit<CreateKeyInput, 'ownerId'>): Promise<{ key: string; record: KeyInfo }>;
+  /** This owner's keys, oldest first, each with its status. */
+  list(): Promise<ListedKey[]>;
+  /** One of this owner's keys, or `null`. */
+  get(id: string): Promise<ListedKey | null>;
+  /** Revoke one of this owner's keys. Throws `not_found` for any other. */
+  revoke(id: string): Promise<KeyInfo>;
+  /** Rotate one of this owner's keys. Throws `not_found` for any other. */
+  rotate(id: string, options?: { gracePeriodMs?: number }): Promise<{ key: string; record: KeyInfo }>;
+  /** Usage of one of this owner's keys. Throws `not_found` for any other. */
+  usage(id: string): Promise<KeyUsage>;
+  /** This owner's projects (what a project-level key may be issued for). */
+  projects(): Promise<Project[]>;
+}
+
 /** Issue, list, revoke and rotate keys. The plaintext key exists only in `create`/`rotate` results. */
 export interface KeyAdmin {
   /** Issue a key. @example const { key } = await ks.keys.create({ ownerId: 'u1', name: 'ci', level: 'user' }) */
   create(input: CreateKeyInput): Promise<{ key: string; record: KeyInfo }>;
-  /** Every key of an owner, revoked and expired ones included. */
-  list(ownerId: string): Promise<KeyInfo[]>;
-  /** One key, or `null`. */
-  get(id: string): Promise<KeyInfo | null>;
+  /**
+   * Store a key made elsewhere (a legacy system's, an environment's service key): only its hash
+   * is kept. A key without keyscope's shape needs `importedKeys` in `createKeyscope`.
+   * @example await ks.keys.import({ key: process.env.SERVICE_KEY!, ownerId: 'ops', name: 'service', level: 'user' })
+   */
+  import(input: ImportKeyInput): Promise<{ record: KeyInfo }>;
+  /** Every key of an owner, revoked and expired ones included, each with its status. */
+  list(ownerId: string): Promise<ListedKey[]>;
+  /**
+   * The same administration scoped to one owner: another owner's key is not found.
+   * @example const mine = ks.keys.forOwner(session.userId); await mine.revoke(req.params.id)
+   */
+  forOwner(ownerId: string): OwnerKeyAdmin;
+  /** One key with its status, or `null`. */
+  get(id: string): Promise<ListedKey | null>;
   /** Revoke a key; refused from the next request on. Throws `not_found`. */
   revoke(id: string): Promise<KeyInfo>;
   /** A new key with the same name and scope; the old one works `gracePeriodMs` more (default 0). */
@@ -45,6 +105,8 @@ export function createKeyAdmin(deps: {
   store: KeyStore;
   projects: ProjectDirectory;
   prefix: string;
+  /** Length bounds of keys without keyscope's shape that `import` accepts; `false`: none. */
+  importedKeys?: false | { minLength: number; maxLength: number };
   now: () => number;
   invalidate: (keyId?: string) => void;
   flushUsage: () => Promise<void> | void;
@@ -58,13 +120,14 @@ export function createKeyAdmin(deps: {
     return deps.store as KeyAdminStore;
   };
 
-  async function issue(fields: Omit<KeyRecord, 'id' | 'hash' | 'start' | 'createdAt' | 'revokedAt' | 'lastUsedAt'>) {
-    const key = generateKey(deps.prefix);
+  async function issue(fields: Omit<KeyRecord, 'id' | 'hash' | 'start' | 'createdAt' | 'revokedAt' | 'lastUsedAt'>, given?: string) {
+    const key = given ?? generateKey(deps.prefix);
     const record: KeyRecord = {
       id: generateKeyId(),
       ...fields,
       hash: hashKey(key),
-      start: keyStart(key),
+      // A foreign key's start is shown too: its first four characters only.
+      start: given === undefined || isWellFormedKey(key, deps.prefix) ? keyStart(key) : key.slice(0, 4),
       createdAt: new Date(deps.now()),
       revokedAt: null,
       lastUsedAt: null,
@@ -80,39 +143,84 @@ export function createKeyAdmin(deps: {
     return record;
   }
 
-  return {
+  /** The checked fields of a new key (create and import). */
+  async function scope(input: CreateKeyInput, what: string) {
+    if (input === null || typeof input !== 'object') throw invalid(`keys.${what}(input): input must be an object`);
+    const ownerId = identifier(input.ownerId, 'ownerId');
+    const name = keyName(input.name);
+    if (input.level !== 'user' && input.level !== 'project') {
+      throw invalid(`level must be 'user' or 'project', got ${JSON.stringify(input.level)}`);
+    }
+    let projectId: string | null = null;
+    if (input.level === 'project') {
+      if (input.projectId == null || input.projectId === '') throw invalid('a project-level key needs a projectId');
+      projectId = identifier(input.projectId, 'projectId');
+      if (!(await deps.projects.ownsProject(ownerId, projectId))) {
+        throw invalid(`project ${JSON.stringify(projectId)} is not a project of owner ${JSON.stringify(ownerId)}`);
+      }
+    } else if (input.projectId != null) {
+      throw invalid('a user-level key reaches every project of its owner: leave projectId out');
+    }
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt !== null) {
+      if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw invalid('expiresAt must be a valid Date');
+      if (expiresAt.getTime() <= deps.now()) throw invalid('expiresAt is in the past');
+    }
+    return { name, ownerId, level: input.level, projectId, expiresAt };
+  }
+
+  /** A key of `ownerId`, or `not_found` (the same error as for a key that does not exist). */
+  async function owned(ownerId: string, id: string): Promise<KeyRecord> {
+    const record = await existing(id);
+    if (record.ownerId !== ownerId) throw notFound(id);
+    return record;
+  }
+
+  const admin: KeyAdmin = {
     async create(input) {
-      if (input === null || typeof input !== 'object') throw invalid('keys.create(input): input must be an object');
-      const ownerId = identifier(input.ownerId, 'ownerId');
-      const name = keyName(input.name);
-      if (input.level !== 'user' && input.level !== 'project') {
-        throw invalid(`level must be 'user' or 'project', got ${JSON.stringify(input.level)}`);
-      }
-      let projectId: string | null = null;
-      if (input.level === 'project') {
-        if (input.projectId == null || input.projectId === '') throw invalid('a project-level key needs a projectId');
-        projectId = identifier(input.projectId, 'projectId');
-        if (!(await deps.projects.ownsProject(ownerId, projectId))) {
-          throw invalid(`project ${JSON.stringify(projectId)} is not a project of owner ${JSON.stringify(ownerId)}`);
+      return issue(await scope(input, 'create'));
+    },
+    async import(input) {
+      const fields = await scope(input, 'import');
+      const key: unknown = input.key;
+      if (typeof key !== 'string' || !isWellFormedKey(key, deps.prefix)) {
+        const bounds = deps.importedKeys;
+        if (!bounds) {
+          throw invalid(`key is not a keyscope key with prefix ${JSON.stringify(deps.prefix)}; to accept keys made elsewhere, set importedKeys in createKeyscope`);
         }
-      } else if (input.projectId != null) {
-        throw invalid('a user-level key reaches every project of its owner: leave projectId out');
+        if (typeof key === 'string' && hasKeyShape(key, deps.prefix)) throw invalid('key has the shape of a keyscope key but a wrong checksum: it was mistyped or truncated');
+        if (typeof key !== 'string' || !isForeignKey(key, bounds)) {
+          throw invalid(`key must be ${bounds.minLength}-${bounds.maxLength} printable ASCII characters without spaces`);
+        }
       }
-      const expiresAt = input.expiresAt ?? null;
-      if (expiresAt !== null) {
-        if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw invalid('expiresAt must be a valid Date');
-        if (expiresAt.getTime() <= deps.now()) throw invalid('expiresAt is in the past');
-      }
-      return issue({ name, ownerId, level: input.level, projectId, expiresAt });
+      const { record } = await issue(fields, key as string);
+      return { record };
     },
     async list(ownerId) {
       const records = await store().listKeys(identifier(ownerId, 'ownerId'));
-      return records.map(publicRecord);
+      const at = deps.now();
+      return records.map((record) => listed(record, at));
+    },
+    forOwner(ownerId) {
+      identifier(ownerId, 'ownerId');
+      return Object.freeze({
+        ownerId,
+        create: (input) => admin.create({ ...input, ownerId }),
+        list: () => admin.list(ownerId),
+        async get(id) {
+          const record = await admin.get(id);
+          return record && record.ownerId === ownerId ? record : null;
+        },
+        revoke: async (id) => admin.revoke((await owned(ownerId, id)).id),
+        rotate: async (id, options) => admin.rotate((await owned(ownerId, id)).id, options),
+        usage: async (id) => admin.usage((await owned(ownerId, id)).id),
+        projects: async () => deps.projects.listProjects(ownerId),
+      } satisfies OwnerKeyAdmin);
     },
     async get(id) {
       if (typeof id !== 'string' || id === '') throw invalid('key id must be a non-empty string');
       const record = await store().getKey(id);
-      return record ? publicRecord(record) : null;
+      return record ? listed(record, deps.now()) : null;
     },
     async revoke(id) {
       const record = await existing(id);
@@ -158,6 +266,16 @@ export function createKeyAdmin(deps: {
       return usage;
     },
   };
+  return admin;
+}
+
+/** A key without keyscope's shape that `importedKeys` accepts: printable ASCII, no spaces, within bounds. */
+export function isForeignKey(key: string, bounds: { minLength: number; maxLength: number }): boolean {
+  return key.length >= bounds.minLength && key.length <= bounds.maxLength && /^[\x21-\x7e]+$/.test(key);
+}
+
+function listed(record: KeyRecord, now: number): ListedKey {
+  return { ...publicRecord(record), status: keyStatus(record, now) };
 }
 
 /** The admin view of a record: everything but the hash. */

@@ -1,7 +1,9 @@
 export { createKeyscope } from './keyscope.js';
-export type { AuthInput, AuthResult, Keyscope, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
-export type { CreateKeyInput, KeyAdmin, KeyInfo } from './admin.js';
-export { ID_PATTERN } from './admin.js';
+export type { AuthInput, AuthResult, Keyscope, KeyscopeEvent, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
+export type { CreateKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, ListedKey, OwnerKeyAdmin } from './admin.js';
+export { ID_PATTERN, keyStatus } from './admin.js';
+export { openApiComponents } from './openapi.js';
+export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
 export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';
 export type { AuthError, KeyscopeErrorCode, ProblemDetails } from './errors.js';

@@ -1,15 +1,15 @@
-import { createKeyAdmin, type KeyAdmin } from './admin.js';
+import { createKeyAdmin, isForeignKey, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
 import { KeyCache, NOT_FOUND } from './key-cache.js';
-import { hashKey, hasKeyShape, hasValidChecksum } from './key-format.js';
+import { hashKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
 import { resolveOptions, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
 import { createRefusals, type AuthResult } from './refusals.js';
 import { MemoryThrottle, throttleClient, type AttemptThrottle } from './throttle.js';
-import type { StoreChange } from './types.js';
+import type { AuthContext, Project, StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
 
-export type { KeyscopeOptions } from './options.js';
+export type { KeyscopeEvent, KeyscopeOptions } from './options.js';
 export type { AuthResult } from './refusals.js';
 
 /** Whether a route needs a project for a user-level key. */
@@ -44,10 +44,28 @@ export interface Keyscope {
    * @example await db.transferProject('proj_a', 'new-owner'); ks.invalidateProject('proj_a')
    */
   invalidateProject(projectId: string): void;
+  /**
+   * The projects a request may see: all of the owner's for a user-level key, only its own for a
+   * project-level key. Use it for `/projects` handlers instead of listing the owner's projects.
+   * @example app.get('/projects', async (req, res) => res.json(await ks.projectsFor(req.auth!)))
+   */
+  projectsFor(auth: AuthContext): Promise<Project[]>;
   /** True when the failed-attempt throttle is on: adapters must then pass `clientIp`. */
   readonly needsClientAddress: boolean;
   /** Flush usage and stop timers and subscriptions. The store stays open: close it yourself. */
   close(): Promise<void>;
+}
+
+/**
+ * The key in an `Authorization` header value: `undefined` unless the scheme is Bearer, `''` when
+ * malformed (several values, no token, spaces inside).
+ */
+function bearerToken(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') return value.length === 1 ? bearerToken(value[0]) : '';
+  if (!/^bearer(?: |$)/i.test(value)) return undefined;
+  const token = /^bearer +([^\s]+) *$/i.exec(value);
+  return token ? token[1]! : '';
 }
 
 /**
@@ -65,7 +83,14 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const keyCache = new KeyCache(o.store, o.cache, o.storeTimeoutMs, now);
   const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
   const throttle: AttemptThrottle | undefined = o.throttle ? new MemoryThrottle(o.throttle) : undefined;
-  const usage = o.usage ? new UsageRecorder(o.usage.store, o.usage.flushIntervalMs, now) : undefined;
+  const { importedKeys, bearer } = o;
+  const emit = o.onEvent;
+  const usage = o.usage
+    ? new UsageRecorder(o.usage.store, o.usage.flushIntervalMs, now, {
+        maxBacklog: o.usage.maxBacklog,
+        onError: emit && ((error) => emit({ type: 'usage_flush_failed', error, backlog: usage!.backlogSize, dropped: usage!.dropped })),
+      })
+    : undefined;
   let warnedNoAddress = false;
 
   /** The client a throttle counts, or `undefined` when there is no throttle or no address. */
@@ -88,35 +113,63 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const wait = throttle!.retryAfter(client, at);
     if (wait > 0) return refuse.tooMany(wait);
     throttle!.fail(client, at);
+    if (emit) {
+      const tripped = throttle!.retryAfter(client, at);
+      if (tripped > 0) emit({ type: 'throttle_tripped', client, retryAfterSeconds: tripped });
+    }
     return refuse.invalid;
   }
 
-  async function authenticate(input: AuthInput): Promise<AuthResult> {
-    // 1. The key header: absent, or not even the right length, decided without hashing.
+  /** The key a request carries: a string, `undefined` when none, `''` when malformed (two values, two different keys). */
+  function keyOf(input: AuthInput): string | undefined {
     const raw = readHeader(input.headers, keyHeader);
-    if (raw === undefined) return refuse.missing;
-    const key = Array.isArray(raw) ? (raw.length === 1 ? raw[0]! : '') : raw;
-    if (key.length !== keyLength) return refuseKey(input);
+    const key = raw === undefined || typeof raw === 'string' ? raw : raw.length === 1 ? raw[0]! : '';
+    if (!bearer) return key;
+    const fromBearer = bearerToken(readHeader(input.headers, 'authorization'));
+    if (fromBearer === undefined || fromBearer === key) return key;
+    return key === undefined ? fromBearer : '';
+  }
+
+  /** Is `key` worth a hash and a cache lookup? Keyscope keys have one length; imported ones a range. */
+  function plausibleLength(key: string): boolean {
+    return key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength);
+  }
+
+  /** What an event about this request may say of the key: its id when known. */
+  interface Trace {
+    keyId?: string;
+    keyStart?: string;
+  }
+
+  async function decide(input: AuthInput, trace: Trace | undefined): Promise<AuthResult> {
+    // 1. The key header: absent, or not even the right length, decided without hashing.
+    const key = keyOf(input);
+    if (key === undefined) return refuse.missing;
+    if (!plausibleLength(key)) return refuseKey(input);
 
     // 2. Resolve: cache, else (shape and checksum first, then the throttle) the store.
     const hash = hashKey(key);
     let record = keyCache.get(hash);
     if (record === undefined) {
       // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
-      if (!hasKeyShape(key, prefix) || !hasValidChecksum(key)) return refuseKey(input);
+      const shaped = hasKeyShape(key, prefix) && hasValidChecksum(key);
+      // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
+      if (!shaped && (importedKeys === false || hasKeyShape(key, prefix) || !isForeignKey(key, importedKeys))) return refuseKey(input);
       // A throttled client only gets through with a key that is already known good.
       const client = clientOf(input);
       const wait = client === undefined ? 0 : throttle!.retryAfter(client, now());
       if (wait > 0) return refuse.tooMany(wait);
       try {
         record = await keyCache.load(hash);
-      } catch {
+      } catch (error) {
+        emit?.({ type: 'store_error', operation: 'findKeyByHash', error });
         return refuse.unavailable;
       }
+      if (trace && record === NOT_FOUND && shaped) trace.keyStart = keyStart(key);
     }
-    if (record === NOT_FOUND || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) {
-      return refuseKey(input);
-    }
+    if (record === NOT_FOUND) return refuseKey(input);
+    if (trace) trace.keyId = record.id;
+    if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) return refuseKey(input);
 
     // 3. The project rule.
     const header = readHeader(input.headers, projectHeader);
@@ -140,7 +193,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       if (typeof owned !== 'boolean') {
         try {
           owned = await owned;
-        } catch {
+        } catch (error) {
+          emit?.({ type: 'store_error', operation: 'ownsProject', error });
           return refuse.unavailable;
         }
       }
@@ -153,6 +207,20 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       ok: true,
       auth: { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId },
     };
+  }
+
+  /** `decide`, telling `onEvent` what it decided. */
+  async function authenticateAndTell(input: AuthInput): Promise<AuthResult> {
+    const trace: Trace = {};
+    const result = await decide(input, trace);
+    if (result.ok) {
+      const { keyId, ownerId, level, projectId } = result.auth;
+      emit!({ type: 'authenticated', keyId, ownerId, level, projectId });
+    } else {
+      const { code, status } = result.error;
+      emit!({ type: 'refused', code, status, ...trace });
+    }
+    return result;
   }
 
   function projectOptional(input: AuthInput): boolean {
@@ -176,11 +244,17 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const subscriptions = [o.store.subscribe?.(onChange)];
   if (o.projects !== o.store) subscriptions.push(o.projects.subscribe?.(onChange));
 
-  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, now, invalidate, flushUsage: () => usage?.flush() });
+  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, importedKeys, now, invalidate, flushUsage: () => usage?.flush() });
 
   return {
-    authenticate,
+    // Without onEvent, requests pay nothing for events.
+    authenticate: emit ? authenticateAndTell : (input) => decide(input, undefined),
     keys,
+    async projectsFor(auth) {
+      if (auth === null || typeof auth !== 'object' || typeof auth.ownerId !== 'string') throw new TypeError('projectsFor(auth): auth must be the AuthContext of an authenticated request');
+      const all = await o.projects.listProjects(auth.ownerId);
+      return auth.level === 'project' ? all.filter((project) => project.id === auth.projectId) : [...all];
+    },
     invalidate,
     invalidateProject(projectId: string) {
       if (typeof projectId !== 'string' || projectId === '') throw new TypeError('invalidateProject(projectId): projectId must be a non-empty string');

@@ -1,5 +1,7 @@
 import { DEFAULT_KEY_PREFIX, assertKeyPrefix, keyLength } from './key-format.js';
-import type { KeyAdminStore, KeyStore, ProjectDirectory } from './types.js';
+import type { KeyscopeErrorCode } from './errors.js';
+import { USAGE_BACKLOG_LIMIT } from './usage.js';
+import type { KeyAdminStore, KeyLevel, KeyStore, ProjectDirectory } from './types.js';
 
 /** Options for {@link createKeyscope}. Only `store` is required. */
 export interface KeyscopeOptions {
@@ -27,16 +29,60 @@ export interface KeyscopeOptions {
   retryAfterSeconds?: number;
   /** Realm named in the `WWW-Authenticate` challenge. Default `'api'`. */
   realm?: string;
-  /** Usage batching; `false` records no usage. Default: flush every 1,000 ms. */
-  usage?: false | { flushIntervalMs?: number };
+  /**
+   * Usage batching; `false` records no usage. Default: flush every 1,000 ms. While the store
+   * refuses writes, unsent counts merge by key and day, at most `maxBacklog` key-days (default
+   * 100,000; past it the oldest days are dropped and reported).
+   */
+  usage?: false | { flushIntervalMs?: number; maxBacklog?: number };
   /**
    * Throttle failed attempts per client address (needs `clientIp` in the input). Default off.
    * `maxClients` (default 10,000) bounds the table; IPv6 addresses count per /64.
    */
   throttle?: false | { maxFailures: number; windowMs: number; maxClients?: number };
+  /**
+   * Also accept keys made elsewhere and stored with `keys.import` (printable ASCII without
+   * spaces, `minLength` 20 to `maxLength` 256 by default). Such keys skip the offline shape and
+   * checksum check, so every unknown one costs a store read. Default `false`.
+   */
+  importedKeys?: boolean | { minLength?: number; maxLength?: number };
+  /**
+   * Also read the key from `Authorization: Bearer <key>` (for clients and gateways that only send
+   * that). A request with both headers and different keys is refused. Default `false`.
+   */
+  bearer?: boolean;
+  /**
+   * Told of what happens, for logs and metrics: never the key or its hash, only the key id (or the
+   * display start of a well-formed unknown key). Must not throw; it runs on the request path.
+   * @example onEvent: (e) => logger.info(e, `keyscope ${e.type}`)
+   */
+  onEvent?: (event: KeyscopeEvent) => void;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
+
+/** What `onEvent` is told. No event carries a key or a key hash. */
+export type KeyscopeEvent =
+  | { type: 'authenticated'; keyId: string; ownerId: string; level: KeyLevel; projectId: string | null }
+  | {
+      type: 'refused';
+      code: KeyscopeErrorCode;
+      status: number;
+      /** The key's id when the key is known (revoked, expired, or refused a project). */
+      keyId?: string;
+      /** The display start of a well-formed key that is not known. */
+      keyStart?: string;
+    }
+  | { type: 'store_error'; operation: 'findKeyByHash' | 'ownsProject'; error: unknown }
+  | {
+      type: 'usage_flush_failed';
+      error: unknown;
+      /** Key-day counts waiting for the next flush. */
+      backlog: number;
+      /** Requests dropped so far because the backlog was full. */
+      dropped: number;
+    }
+  | { type: 'throttle_tripped'; client: string; retryAfterSeconds: number };
 
 /** {@link KeyscopeOptions} checked, with every default filled in. */
 export interface ResolvedOptions {
@@ -54,8 +100,11 @@ export interface ResolvedOptions {
   storeTimeoutMs: number;
   retryAfterSeconds: number;
   realm: string;
-  usage: false | { flushIntervalMs: number; store: KeyAdminStore };
+  usage: false | { flushIntervalMs: number; maxBacklog: number; store: KeyAdminStore };
   throttle: false | { maxFailures: number; windowMs: number; maxClients: number };
+  importedKeys: false | { minLength: number; maxLength: number };
+  bearer: boolean;
+  onEvent: ((event: KeyscopeEvent) => void) | undefined;
   now: () => number;
 }
 
@@ -110,9 +159,16 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
     retryAfterSeconds: int(options.retryAfterSeconds ?? 5, 'options.retryAfterSeconds', 0),
     realm,
     usage: recordsUsage
-      ? { flushIntervalMs: int(usage.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1), store: store as KeyAdminStore }
+      ? {
+          flushIntervalMs: int(usage.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1),
+          maxBacklog: int(usage.maxBacklog ?? USAGE_BACKLOG_LIMIT, 'options.usage.maxBacklog', 1),
+          store: store as KeyAdminStore,
+        }
       : false,
     throttle: options.throttle ? throttleLimits(options.throttle) : false,
+    importedKeys: importedKeyLimits(options.importedKeys ?? false),
+    bearer: flag(options.bearer ?? false, 'options.bearer'),
+    onEvent: optionalFunction(options.onEvent, 'options.onEvent'),
     now,
   };
 }
@@ -138,6 +194,25 @@ function int(value: unknown, option: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
   if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
   return value;
+}
+
+function flag(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${option} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalFunction<F>(value: F | undefined, option: string): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${option} must be a function`);
+  return value;
+}
+
+function importedKeyLimits(value: boolean | { minLength?: number; maxLength?: number }) {
+  if (value === false) return false;
+  const given = value === true ? {} : value;
+  if (given === null || typeof given !== 'object') throw new TypeError('options.importedKeys must be a boolean or { minLength?, maxLength? }');
+  const minLength = int(given.minLength ?? 20, 'options.importedKeys.minLength', 16);
+  const maxLength = int(given.maxLength ?? 256, 'options.importedKeys.maxLength', minLength);
+  return { minLength, maxLength };
 }
 
 function throttleLimits(value: { maxFailures: number; windowMs: number; maxClients?: number }) {

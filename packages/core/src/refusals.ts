@@ -22,12 +22,27 @@ export interface Refusals {
  *
  * @example createRefusals({ displayHeader: 'X-API-Key', displayProjectHeader: 'X-Project-ID', realm: 'api', retryAfterSeconds: 5 }).invalid.error.status === 401
  */
-export function createRefusals(options: { displayHeader: string; displayProjectHeader: string; realm: string; retryAfterSeconds: number }): Refusals {
-  const challenge = { 'WWW-Authenticate': `ApiKey realm="${options.realm}", header="${options.displayHeader}"` };
+export function createRefusals(options: {
+  displayHeader: string;
+  displayProjectHeader: string;
+  realm: string;
+  retryAfterSeconds: number;
+  /** Project-optional paths, named in the `project_required` detail. */
+  optionalPaths?: Iterable<string>;
+  /** Whether `Authorization: Bearer` is accepted too (then the challenge names it). */
+  bearer?: boolean;
+}): Refusals {
+  const bearer = options.bearer ? `, Bearer realm="${options.realm}"` : '';
+  const challenge = { 'WWW-Authenticate': `ApiKey realm="${options.realm}", header="${options.displayHeader}"${bearer}` };
+  const optional = [...(options.optionalPaths ?? [])];
+  const exceptions = optional.length ? ` (only ${optional.join(', ')} ${optional.length === 1 ? 'works' : 'work'} without it)` : '';
   return {
     missing: refusal('missing_api_key', `Send your API key in the ${options.displayHeader} header.`, challenge),
     invalid: refusal('invalid_api_key', 'The API key is incorrect, expired or revoked.', challenge),
-    required: refusal('project_required', `A user-level key must name the project in the ${options.displayProjectHeader} header.`),
+    required: refusal(
+      'project_required',
+      `This route acts on a project: with a user-level key, send the project's id in the ${options.displayProjectHeader} header${exceptions}.`,
+    ),
     forbidden: refusal('project_forbidden', 'This API key does not have access to the requested project.'),
     unavailable: refusal('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(options.retryAfterSeconds) }),
     tooMany: (seconds) => refusal('too_many_attempts', 'Too many failed attempts from this client; retry later.', { 'Retry-After': String(seconds) }),

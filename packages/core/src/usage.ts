@@ -15,6 +15,8 @@ export interface UsageRecorderOptions {
   maxBacklog?: number;
   /** Most entries per `recordUsage` call; a larger backlog goes in several calls. Default {@link USAGE_BATCH_LIMIT}. */
   maxBatch?: number;
+  /** Told when a timed flush fails (the counts are kept for the next one). Must not throw. */
+  onError?: (error: unknown) => void;
 }
 
 /** Unsent counts of one key on one UTC day. */
@@ -55,7 +57,10 @@ export class UsageRecorder {
   ) {
     this.maxBacklog = positive(options.maxBacklog ?? USAGE_BACKLOG_LIMIT, 'maxBacklog');
     this.maxBatch = positive(options.maxBatch ?? USAGE_BATCH_LIMIT, 'maxBatch');
+    this.onError = options.onError;
   }
+
+  private readonly onError: ((error: unknown) => void) | undefined;
 
   /** Requests dropped because the backlog was full while the store refused writes. */
   get dropped(): number {
@@ -72,7 +77,7 @@ export class UsageRecorder {
     if (this.closed) return;
     this.pending.set(keyId, (this.pending.get(keyId) ?? 0) + 1);
     if (!this.timer) {
-      this.timer = setInterval(() => void this.flush().catch(() => {}), this.intervalMs);
+      this.timer = setInterval(() => void this.flush().catch((error: unknown) => this.onError?.(error)), this.intervalMs);
       this.timer.unref?.();
     }
   }
