@@ -56,6 +56,10 @@ export interface KeyscopeHonoOptions {
 export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): MiddlewareHandler {
   const { project, onError, clientIp } = checkAdapterOptions(ks, options, 'throw');
   if (clientIp !== undefined && typeof clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
+  // Hono does not know the client's address: without clientIp the throttle could count nothing.
+  if (ks.needsClientAddress && clientIp === undefined) {
+    console.warn('keyscope: the failed-attempt throttle is on, but this Hono middleware has no clientIp option, so it cannot count failures per client; pass clientIp: (c) => getConnInfo(c).remote.address');
+  }
   return async function keyscopeMiddleware(c, next) {
     const input = { headers: c.req.raw.headers, method: c.req.method, path: pathBelow(basePath(c), c.req.path), project, clientIp: clientIp && (() => clientIp(c)) };
     const result = await ks.authenticate(input);

@@ -1,7 +1,7 @@
 import { createKeyscope } from '@keyscope/core';
 import { authenticateRequest, keyscope, type KeyscopeHonoOptions } from '@keyscope/fetch';
 import { Hono } from 'hono';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ks, store, userKey } from '../../../test/support/adapter-fixture.js';
 
 
@@ -93,5 +93,20 @@ describe('Hono middleware clientIp', () => {
     expect((await from('a')).status).toBe(429);
     expect((await from('b')).status).toBe(401);
     expect(() => keyscope(ks, { clientIp: 'a' } as unknown as KeyscopeHonoOptions)).toThrow(/options\.clientIp/);
+  });
+
+  it('warns at setup when the throttle is on but no clientIp is given, and only then', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const throttled = createKeyscope({ store, usage: false, throttle: { maxFailures: 2, windowMs: 60_000 } });
+      keyscope(throttled);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/clientIp/);
+      keyscope(throttled, { clientIp: () => '10.0.0.1' });
+      keyscope(ks);
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
