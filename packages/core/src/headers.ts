@@ -18,10 +18,9 @@ export function readHeader(headers: HeaderSource, name: string): string | string
     return (headers as { get(name: string): string | null }).get(name) ?? undefined;
   }
   const record = headers as Readonly<Record<string, string | string[] | undefined>>;
-  const direct = record[name];
-  // Node's parsed headers (null prototype, names already lowercase) need no second look; an
-  // object literal written by hand may use any casing, so it is searched.
-  if (direct !== undefined || Object.getPrototypeOf(record) === null) return direct;
+  // Node's parsed headers (null prototype, names already lowercase) are read directly; an object
+  // written by hand may spell one name in several casings, so every casing is collected.
+  if (Object.getPrototypeOf(record) === null) return record[name];
   let found: string[] | undefined;
   for (const field of Object.keys(record)) {
     const value = record[field];

@@ -251,6 +251,11 @@ describe('headers in every shape', () => {
   it('two casings of the key header in one plain object count as two values', async () => {
     const { ks, user } = await setup();
     expectError(await ks.authenticate({ headers: { 'X-API-Key': user.key, 'X-Api-Key': user.key }, path: '/validate' }), 'invalid_api_key');
+    // The lowercase spelling is one casing among others, not a value that hides the rest.
+    expectError(await ks.authenticate({ headers: { 'x-api-key': user.key, 'X-API-Key': '' }, path: '/validate' }), 'invalid_api_key');
+    expectError(await ks.authenticate({ headers: { 'x-api-key': user.key, 'X-API-KEY': user.key }, path: '/validate' }), 'invalid_api_key');
+    const twoProjects = await ks.authenticate({ headers: { 'x-api-key': user.key, 'x-project-id': 'proj_alpha', 'X-Project-ID': 'proj_beta' }, path: '/sites' });
+    expectError(twoProjects, 'project_forbidden');
   });
 
   it('custom header names are honoured and named in the challenge', async () => {
