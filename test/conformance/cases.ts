@@ -77,8 +77,9 @@ export const CASES: readonly Case[] = [
   { name: 'HEAD on a scoped route, no project', method: 'HEAD', path: '/sites', headers: [K('user')], expect: { status: 403 } },
 
   // Trick paths: a user key without a project never reaches a project-scoped handler.
-  { name: 'trick path /VALIDATE', path: '/VALIDATE', headers: [K('user')], expect: { status: REFUSED } },
-  { name: 'trick path /validate/', path: '/validate/', headers: [K('user')], expect: { status: REFUSED } },
+  // Routers that match in any case, or with a trailing slash, run the /validate route here: decided on the matched route, that is project-optional.
+  { name: 'trick path /VALIDATE (the /validate route to a case-insensitive router)', path: '/VALIDATE', headers: [K('user')], expect: { status: [200, 403, 404], route: 'validate', auth: { ...USER, projectId: null } } },
+  { name: 'trick path /validate/ (the /validate route to a non-strict router)', path: '/validate/', headers: [K('user')], expect: { status: [200, 403, 404], route: 'validate', auth: { ...USER, projectId: null } } },
   { name: 'trick path //validate', path: '//validate', headers: [K('user')], expect: { status: REFUSED } },
   { name: 'trick path /validate/../sites', path: '/validate/../sites', headers: [K('user')], expect: { status: REFUSED } },
   { name: 'trick path /validate/%2e%2e/sites', path: '/validate/%2e%2e/sites', headers: [K('user')], expect: { status: REFUSED } },
@@ -105,5 +106,6 @@ export const CASES: readonly Case[] = [
   { name: 'group: revoked key', path: '/api/v1/validate', headers: [K('revoked')], expect: { status: 401, code: 'invalid_api_key' } },
   { name: 'group: the prefix in another case, no key', path: '/API/V1/validate', headers: [], expect: { status: [401, 404] } },
   { name: 'group: the prefix in another case, scoped route, user key', path: '/Api/v1/sites', headers: [K('user')], expect: { status: REFUSED } },
-  { name: 'group: trick path /api/v1/VALIDATE', path: '/api/v1/VALIDATE', headers: [K('user')], expect: { status: REFUSED } },
+  // A router that matches in any case runs the /validate route here: deciding on the matched route, that is project-optional.
+  { name: 'group: trick path /api/v1/VALIDATE (the /validate route to a case-insensitive router)', path: '/api/v1/VALIDATE', headers: [K('user')], expect: { status: [200, 403, 404], route: 'v1:validate', auth: { ...USER, projectId: null } } },
 ];

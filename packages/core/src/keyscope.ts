@@ -19,8 +19,12 @@ export type ProjectRequirement = 'optional' | 'required';
 export interface AuthInput {
   headers: HeaderSource;
   method?: string;
-  /** Request path (query allowed); matched exactly against `projectOptionalPaths`. */
-  path?: string;
+  /**
+   * Request path (query allowed), or the matched route's path template, matched exactly against
+   * `projectOptionalPaths`. A function is called only when the project rule needs it (a
+   * user-level key without a project header, on a route whose requirement is not given).
+   */
+  path?: string | (() => string | undefined);
   /** The matched route's requirement; wins over `path`. Without both, a project is required. */
   project?: ProjectRequirement;
   /**
@@ -225,8 +229,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
 
   function projectOptional(input: AuthInput): boolean {
     if (input.project !== undefined) return input.project === 'optional';
-    const path = input.path;
-    if (path === undefined) return false;
+    const path = typeof input.path === 'function' ? input.path() : input.path;
+    if (typeof path !== 'string') return false;
     const query = path.indexOf('?');
     return optionalPaths.has(query === -1 ? path : path.slice(0, query));
   }

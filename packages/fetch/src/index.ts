@@ -35,8 +35,8 @@ export async function authenticateRequest(ks: Keyscope, request: Request, option
 /** Options of the Hono middleware {@link keyscope}. */
 export interface KeyscopeHonoOptions {
   /**
-   * Whether a user-level key needs `X-Project-ID` here. Default: the core decides from
-   * `c.req.path` (the path Hono routes on), relative to the sub-app's base path.
+   * Whether a user-level key needs `X-Project-ID` here. Default: the core decides on the route
+   * Hono matched (its path template, relative to its sub-app's base path).
    */
   project?: ProjectRequirement;
   /**
@@ -61,7 +61,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
     console.warn('keyscope: the failed-attempt throttle is on, but this Hono middleware has no clientIp option, so it cannot count failures per client; pass clientIp: (c) => getConnInfo(c).remote.address');
   }
   return async function keyscopeMiddleware(c, next) {
-    const input = { headers: c.req.raw.headers, method: c.req.method, path: pathBelow(basePath(c), c.req.path), project, clientIp: clientIp && (() => clientIp(c)) };
+    const input = { headers: c.req.raw.headers, method: c.req.method, path: matchedRoute(c), project, clientIp: clientIp && (() => clientIp(c)) };
     const result = await ks.authenticate(input);
     if (result.ok) {
       c.set('auth', result.auth);
@@ -76,8 +76,15 @@ function toResponse(error: AuthError): Response {
   return new Response(JSON.stringify(error.body), { status: error.status, headers: error.headers });
 }
 
-/** The base path of the (sub-)app this middleware was added to. */
-function basePath(c: Context): string | undefined {
+/**
+ * The route that will answer, as its path template below its (sub-)app's base path: Hono has
+ * matched every route before the first middleware runs. So `/sites/:siteId` answering
+ * `/sites/validate` is `/:siteId`, never the project-optional `/validate`. The handler is the last
+ * matched route of a method (`get`, `post`, ...); with none (`app.all`, or no route) the answer is
+ * `''`, which is not project-optional.
+ */
+function matchedRoute(c: Context): string {
   // `matchedRoutes` is marked deprecated in favour of `hono/route`, a runtime import we avoid.
-  return c.req.matchedRoutes[c.req.routeIndex]?.basePath;
+  const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL');
+  return route ? pathBelow(route.basePath, route.path) : '';
 }

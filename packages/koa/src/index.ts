@@ -25,18 +25,19 @@ export interface KeyscopeKoaOptions {
 /** What {@link protectedRoutes} uses of an `@koa/router` router: its public API only. */
 export interface KoaRouterLike {
   opts: { prefix?: string; routerPath?: string };
-  match(path: string, method: string): { route: boolean };
+  match(path: string, method: string): { route: boolean; pathAndMethod?: readonly { path: unknown; methods: readonly string[] }[] };
   matchHost?(host?: string): boolean;
   /** The router's dispatch middleware, whatever context type it declares. */
   routes(): (ctx: never, next: Next) => unknown;
 }
 
-type Check = (ctx: Context, next: Next, prefix: string | undefined) => Promise<unknown>;
+/** Authenticate `ctx`, deciding project-optional routes on `path` (below any mount prefix). */
+type Check = (ctx: Context, next: Next, path: string) => Promise<unknown>;
 
 function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
   const { project, onError } = checkAdapterOptions(ks, options, 'throw');
-  return async (ctx, next, prefix) => {
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path: pathBelow(prefix, ctx.path), project, clientIp: () => ctx.ip });
+  return async (ctx, next, path) => {
+    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path, project, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
@@ -57,13 +58,15 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
 export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
   const check = checker(ks, options);
   return function keyscopeMiddleware(ctx, next) {
-    return check(ctx, next, dispatchPrefix(ctx, keyscopeMiddleware));
+    return check(ctx, next, pathBelow(dispatchPrefix(ctx, keyscopeMiddleware), ctx.path));
   };
 }
 
 /**
  * `router.routes()` with keyscope in front of every route of `router` (nested routers included):
  * the router itself says whether a route will run, and only then is the request authenticated.
+ * Project-optional routes are decided on the route the router matched (its path template below
+ * the prefix), so `/sites/:siteId` answering `/sites/validate` still needs a project.
  *
  * @example app.use(protectedRoutes(ks, api)) // instead of app.use(api.routes())
  */
@@ -76,8 +79,13 @@ export function protectedRoutes(ks: Keyscope, router: KoaRouterLike, options: Ke
     if (router.matchHost && !router.matchHost(ctx.host)) return dispatch(ctx, next);
     const { newRouterPath, routerPath } = ctx as RouterState;
     const path = router.opts?.routerPath || newRouterPath || ctx.path || String(routerPath ?? '');
-    if (!router.match(path, ctx.method).route) return dispatch(ctx, next);
-    return check(ctx, () => dispatch(ctx, next), router.opts?.prefix);
+    const matched = router.match(path, ctx.method);
+    if (!matched.route) return dispatch(ctx, next);
+    // The route that will answer is the last matched layer with methods, as the router itself reports it (`_matchedRoute`).
+    const route = matched.pathAndMethod?.findLast((layer) => layer.methods.length > 0);
+    // A route given as a RegExp has no template: then nothing is project-optional by path.
+    const template = typeof route?.path === 'string' ? route.path : '';
+    return check(ctx, () => dispatch(ctx, next), pathBelow(router.opts?.prefix, template));
   };
 }
 
