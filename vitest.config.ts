@@ -11,6 +11,8 @@ export default defineConfig({
       '@keyscope/express': src('express'),
       '@keyscope/koa': src('koa'),
       '@keyscope/fastify': src('fastify'),
+      // Before '@keyscope/fetch', which would otherwise take this subpath as a prefix.
+      '@keyscope/fetch/hono': fileURLToPath(new URL('./packages/fetch/src/hono.ts', import.meta.url)),
       '@keyscope/fetch': src('fetch'),
       '@keyscope/sqlite': src('sqlite'),
     },

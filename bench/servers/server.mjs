@@ -72,7 +72,7 @@ async function hono() {
   const { Hono } = await import('hono');
   const { getRequestListener } = await import('@hono/node-server');
   const app = new Hono();
-  if (VARIANT === 'keyscope') app.use((await import('@keyscope/fetch')).keyscope(await keyscopeInstance()));
+  if (VARIANT === 'keyscope') app.use((await import('@keyscope/fetch/hono')).keyscope(await keyscopeInstance()));
   if (VARIANT === 'hand') {
     app.use(async (c, next) => {
       const h = { 'x-api-key': c.req.header('x-api-key'), 'x-project-id': c.req.header('x-project-id') };

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { createKeyscope, generateKey, type Keyscope, type KeyStore } from '@keyscope/core';
 import { keyscope as expressKeyscope } from '@keyscope/express';
 import { keyscope as fastifyKeyscope } from '@keyscope/fastify';
-import { keyscope as honoKeyscope } from '@keyscope/fetch';
+import { keyscope as honoKeyscope } from '@keyscope/fetch/hono';
 import { keyscope as koaKeyscope } from '@keyscope/koa';
 import { getRequestListener } from '@hono/node-server';
 import express, { type ErrorRequestHandler } from 'express';

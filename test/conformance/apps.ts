@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AuthContext, Keyscope } from '@keyscope/core';
 import { keyscope as expressKeyscope } from '@keyscope/express';
 import { keyscope as fastifyKeyscope } from '@keyscope/fastify';
-import { keyscope as honoKeyscope } from '@keyscope/fetch';
+import { keyscope as honoKeyscope } from '@keyscope/fetch/hono';
 import { keyscope as koaKeyscope, protectedRoutes } from '@keyscope/koa';
 import { getRequestListener } from '@hono/node-server';
 import Router from '@koa/router';

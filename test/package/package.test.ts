@@ -22,14 +22,31 @@ describe('@keyscope/core dependencies', () => {
   });
 });
 
+describe('@keyscope/fetch', () => {
+  it('needs nothing but the Fetch API at its root entry: no hono in its code or types; the middleware is @keyscope/fetch/hono', async () => {
+    const dist = join(root, 'packages/fetch/dist');
+    const rootEntry = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
+    // Follow the ESM entry's chunk imports too: what `import '@keyscope/fetch'` loads.
+    const chunks = [...readFileSync(join(dist, 'index.js'), 'utf8').matchAll(/from ['"]\.\/(chunk-[\w-]+\.js)['"]/g)].map((m) => m[1]!);
+    for (const file of [...rootEntry, ...chunks]) expect(readFileSync(join(dist, file), 'utf8'), file).not.toMatch(/['"]hono['"]/);
+    const hono = await run(process.execPath, ['--input-type=module', '-e', "import * as m from '@keyscope/fetch/hono'; console.log(typeof m.keyscope)"], { cwd: root });
+    expect(hono.stdout.trim()).toBe('function');
+    const honoCjs = await run(process.execPath, ['-e', "console.log(typeof require('@keyscope/fetch/hono').keyscope)"], { cwd: root });
+    expect(honoCjs.stdout.trim()).toBe('function');
+  });
+});
+
 describe.each(packages.map((p) => [p.json.name as string, p] as const))('%s as published', (name, { dir, json }) => {
   it('declares exports with types first, sideEffects false, and has its built files', () => {
     expect(json.sideEffects).toBe(false);
-    const entry = json.exports['.'];
-    for (const condition of ['import', 'require'] as const) {
-      expect(Object.keys(entry[condition])[0]).toBe('types');
-      for (const file of Object.values(entry[condition]) as string[]) {
-        expect(existsSync(join(dir, file)), `${file} missing: run the build first`).toBe(true);
+    const entries = Object.entries(json.exports).filter(([subpath]) => subpath !== './package.json');
+    expect(entries.map(([subpath]) => subpath)).toContain('.');
+    for (const [, entry] of entries as [string, Record<'import' | 'require', Record<string, string>>][]) {
+      for (const condition of ['import', 'require'] as const) {
+        expect(Object.keys(entry[condition])[0]).toBe('types');
+        for (const file of Object.values(entry[condition])) {
+          expect(existsSync(join(dir, file)), `${file} missing: run the build first`).toBe(true);
+        }
       }
     }
     expect(existsSync(join(dir, 'README.md'))).toBe(true);

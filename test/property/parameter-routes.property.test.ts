@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey, type AuthContext, type Keyscope } from '@keyscope/core';
 import { keyscope as expressKeyscope } from '@keyscope/express';
 import { keyscope as fastifyKeyscope } from '@keyscope/fastify';
-import { keyscope as honoKeyscope } from '@keyscope/fetch';
+import { keyscope as honoKeyscope } from '@keyscope/fetch/hono';
 import { protectedRoutes } from '@keyscope/koa';
 import { getRequestListener } from '@hono/node-server';
 import Router from '@koa/router';

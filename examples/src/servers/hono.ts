@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { keyscope } from '@keyscope/fetch';
+import { keyscope } from '@keyscope/fetch/hono';
 import { Hono, type Context } from 'hono';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';

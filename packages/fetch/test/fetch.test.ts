@@ -1,5 +1,6 @@
 import { createKeyscope } from '@keyscope/core';
-import { authenticateRequest, keyscope, type KeyscopeHonoOptions } from '@keyscope/fetch';
+import { authenticateRequest } from '@keyscope/fetch';
+import { keyscope, type KeyscopeHonoOptions } from '@keyscope/fetch/hono';
 import { Hono } from 'hono';
 import { describe, expect, it, vi } from 'vitest';
 import { ks, store, userKey } from '../../../test/support/adapter-fixture.js';

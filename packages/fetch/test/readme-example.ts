@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { createKeyscope, MemoryStore } from '@keyscope/core';
-import { authenticateRequest, keyscope } from '@keyscope/fetch';
+import { authenticateRequest } from '@keyscope/fetch';
+import { keyscope } from '@keyscope/fetch/hono';
 
 const store = new MemoryStore(); // in production: @keyscope/sqlite, or your own KeyStore
 store.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });

@@ -1,5 +1,6 @@
 import type { AuthContext } from '@keyscope/core';
-import { authenticateRequest, keyscope } from '@keyscope/fetch';
+import { authenticateRequest } from '@keyscope/fetch';
+import { keyscope } from '@keyscope/fetch/hono';
 import { Hono } from 'hono';
 import { expectTypeOf, test } from 'vitest';
 
