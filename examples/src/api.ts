@@ -1,4 +1,4 @@
-import type { AuthContext, Keyscope, ProjectDirectory } from '@keyscope/core';
+import type { AuthContext, Keyscope } from '@keyscope/core';
 import type { MonitoringData } from './data.js';
 
 /**
@@ -44,16 +44,15 @@ function keyOf(auth: AuthContext | null | undefined): AuthContext {
 }
 
 export interface ApiDeps {
+  /** Also where projects are read: `projectsFor` asks the project directory it was given. */
   keyscope: Keyscope;
-  /** Where projects live (the keyscope store). */
-  projects: ProjectDirectory;
   data: MonitoringData;
   /** Test-only: how long `GET /test/slow` waits. 0 means the route does not exist. */
   testDelayMs?: number;
 }
 
 /** The monitoring API's handlers: `auth` in, {@link Reply} out. No framework in sight. */
-export function createApi({ keyscope, projects, data, testDelayMs = 0 }: ApiDeps) {
+export function createApi({ keyscope, data, testDelayMs = 0 }: ApiDeps) {
   function validate(auth: AuthContext | null | undefined): Reply {
     const { keyId, keyName, level, projectId, ownerId } = keyOf(auth);
     return json(200, { valid: true, key: { id: keyId, name: keyName, level, projectId }, ownerId });
@@ -66,11 +65,12 @@ export function createApi({ keyscope, projects, data, testDelayMs = 0 }: ApiDeps
 
     validate,
 
-    /** A user key sees all its owner's projects; a project key (or a named X-Project-ID) sees one. */
+    /**
+     * What the key may see: every project of its owner for a user key (X-Project-ID, checked by
+     * keyscope, does not narrow it), its own project only for a project key.
+     */
     async projects(auth: AuthContext | null | undefined): Promise<Reply> {
-      const { ownerId, projectId } = keyOf(auth);
-      const owned = await projects.listProjects(ownerId);
-      const visible = owned.filter((p) => projectId === null || p.id === projectId).sort((a, b) => a.id.localeCompare(b.id));
+      const visible = (await keyscope.projectsFor(keyOf(auth))).sort((a, b) => a.id.localeCompare(b.id));
       return json(200, { projects: visible.map(({ id, name }) => ({ id, name })) });
     },
 

@@ -34,7 +34,7 @@ const servers: Record<typeof config.framework, () => Promise<{ start: StartServe
   hono: () => import('./servers/hono.js'),
 };
 const { start } = await servers[config.framework]();
-const api = createApi({ keyscope: ks, projects: store, data, testDelayMs: config.testDelayMs });
+const api = createApi({ keyscope: ks, data, testDelayMs: config.testDelayMs });
 const server = await start({ keyscope: ks, api }, { port: config.port, host: config.host });
 const base = baseUrl(config.host, server.port);
 

@@ -88,7 +88,9 @@ beforeAll(async () => {
 afterAll(async () => {
   const codes = await Promise.all(Object.values(servers).map((server) => server.stop('SIGTERM')));
   tmp.remove();
-  expect(codes.every((code) => code === 0), `exit codes ${codes}`).toBe(true);
+  const failed = Object.values(servers).filter((_, i) => codes[i] !== 0);
+  // What a server printed after it began listening says why its shutdown failed.
+  expect(failed.map((s) => `${s.framework}: ${s.output().slice(s.output().indexOf('listening on'))}`)).toEqual([]);
 }, 30_000);
 
 function request(framework: Framework, c: Pick<Case, 'method' | 'path' | 'headers'>): Promise<RawResponse> {
@@ -238,10 +240,18 @@ describe.each(FRAMEWORKS)('monitoring API bodies: %s', (framework) => {
     });
   });
 
-  it('GET /projects lists what the key reaches', async () => {
+  it('GET /projects: a user key lists all its owner\'s projects, a project key only its own (ks.projectsFor)', async () => {
     const alpha = { id: 'proj_a', name: 'Alpha' };
-    expect(await json(get(framework, '/projects', [user()]))).toEqual({ projects: [alpha, { id: 'proj_b', name: 'Beta' }] });
+    const all = { projects: [alpha, { id: 'proj_b', name: 'Beta' }] };
+    expect(await json(get(framework, '/projects', [user()]))).toEqual(all);
+    // Naming a project does not narrow the list: X-Project-ID is checked (a foreign one is 403),
+    // but what a user key may see on /projects is the whole account.
+    expect(await json(get(framework, '/projects', [user(), ['X-Project-ID', 'proj_b']]))).toEqual(all);
+    await json(get(framework, '/projects', [user(), ['X-Project-ID', 'proj_c']]), 403);
+    // A project key sees its project and never its owner's others, with or without the header.
     expect(await json(get(framework, '/projects', [project()]))).toEqual({ projects: [alpha] });
+    expect(await json(get(framework, '/projects', [project(), ['X-Project-ID', 'proj_a']]))).toEqual({ projects: [alpha] });
+    await json(get(framework, '/projects', [project(), ['X-Project-ID', 'proj_b']]), 403);
     expect(await json(get(framework, '/projects', [['X-API-Key', keys.otherUser]]))).toEqual({ projects: [{ id: 'proj_c', name: 'Gamma' }] });
   });
 
