@@ -42,6 +42,23 @@ if (demoKeys) console.log(seededBanner(demoKeys, base));
 else console.log(reuseBanner(config.db, data.isSeeded()));
 console.log(`keyscope example API (${config.framework}) listening on ${base}`);
 
+/**
+ * `ks.close()`, tried again while another process holds the file's write lock. The store gives a
+ * usage write only a few ms (requests must not stall behind it), and a failed write is kept for
+ * the next try; at shutdown nothing else waits, so wait a few seconds for the lock.
+ */
+async function closeKeyscope(): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return await ks.close();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) return;
@@ -55,7 +72,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     code = 1;
   }
   try {
-    await ks.close(); // writes the usage still pending
+    await closeKeyscope(); // writes the usage still pending
   } catch (error) {
     console.error('writing pending usage failed:', error);
     code = 1;
