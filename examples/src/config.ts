@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
@@ -13,6 +14,8 @@ export interface Config {
   seed: boolean;
   /** Failed key attempts allowed per client address per minute before 429. */
   maxFailures: number;
+  /** The quietest keyscope event logged: `debug` adds a line per authenticated request. */
+  logLevel: LogLevel;
   /** Test-only: how long `GET /test/slow` waits; 0 (the default) means that route does not exist. */
   testDelayMs: number;
 }
@@ -27,6 +30,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (port > 65535) throw new RangeError(`PORT must be 0-65535, got ${JSON.stringify(env.PORT)}`);
   const maxFailures = wholeNumber(env, 'KEYSCOPE_THROTTLE_MAX_FAILURES', 10, 1);
   const testDelayMs = wholeNumber(env, 'KEYSCOPE_EXAMPLE_TEST_DELAY_MS', 0, 0);
+  const logLevel = (env.KEYSCOPE_LOG_LEVEL || 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new TypeError(`KEYSCOPE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(env.KEYSCOPE_LOG_LEVEL)}`);
+  }
   return {
     framework: framework as Framework,
     port,
@@ -34,6 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     db: path.resolve(env.KEYSCOPE_DB || path.join('.keyscope', 'example.db')),
     seed: (env.KEYSCOPE_SEED || 'on').toLowerCase() !== 'off',
     maxFailures,
+    logLevel: logLevel as LogLevel,
     testDelayMs,
   };
 }

@@ -9,6 +9,7 @@ import { SqliteStore } from '@keyscope/sqlite';
 import { createApi } from './api.js';
 import { baseUrl, reuseBanner, seededBanner } from './banner.js';
 import { loadConfig } from './config.js';
+import { eventLogger } from './log.js';
 import { MonitoringData } from './data.js';
 import { seedDemo, type DemoKeys } from './seed.js';
 import type { StartServer } from './servers/types.js';
@@ -22,6 +23,8 @@ const ks = createKeyscope({
   store,
   // On in the examples (off by default in core): a client guessing keys gets 429 for a minute.
   throttle: { maxFailures: config.maxFailures, windowMs: 60_000 },
+  // A JSON line per refusal, store error, failed usage write and tripped throttle (see log.ts).
+  onEvent: eventLogger(config.logLevel),
 });
 
 let demoKeys: DemoKeys | undefined;

@@ -4,13 +4,13 @@
  * monitoring API's bodies, and byte-identical answers across the four frameworks.
  */
 import path from 'node:path';
-import { generateKey } from '@keyscope/core';
+import { generateKey, hashKey, keyStart } from '@keyscope/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MonitoringData } from '../../examples/src/data.js';
 import { CASES, type Case } from '../conformance/cases.js';
 import type { KeyName } from '../conformance/fixture.js';
 import { send, type RawResponse } from '../conformance/http.js';
-import { cli, cliJson, FRAMEWORKS, startServer, tempDir, type CreatedKey, type Framework, type ServerProcess } from './harness.js';
+import { cli, cliJson, FRAMEWORKS, keyscopeLog, startServer, tempDir, until, type CreatedKey, type Framework, type ServerProcess } from './harness.js';
 
 // The table's apps also mount a route group at /api/v1; the example API has none, so the cases
 // that need the group to exist are left out (the trick paths into it still run: they must miss).
@@ -29,7 +29,7 @@ const tmp = tempDir();
 const db = path.join(tmp.dir, 'api.db');
 const servers = {} as Record<Framework, ServerProcess>;
 const keys = {} as Record<KeyName, string>; // only the PROVISIONED ones are set
-const ids = {} as Record<'user' | 'project' | 'otherUser', string>;
+const ids = {} as Record<'user' | 'project' | 'otherUser' | 'revoked', string>;
 
 /** The fixture of test/conformance/fixture.ts, made with the CLI in a real database file. */
 async function provision(): Promise<void> {
@@ -49,7 +49,7 @@ async function provision(): Promise<void> {
   ]);
   const revokedNow = await cli(db, ['keys', 'revoke', revoked!.record.id]);
   expect(revokedNow.code, revokedNow.stderr).toBe(0);
-  Object.assign(ids, { user: user!.record.id, project: project!.record.id, otherUser: otherUser!.record.id });
+  Object.assign(ids, { user: user!.record.id, project: project!.record.id, otherUser: otherUser!.record.id, revoked: revoked!.record.id });
   const last = user!.key.at(-1) === 'A' ? 'B' : 'A';
   Object.assign(keys, {
     user: user!.key,
@@ -317,6 +317,29 @@ describe.each(FRAMEWORKS)('monitoring API bodies: %s', (framework) => {
   it('never logs key material', () => {
     const output = servers[framework].output();
     for (const secret of Object.values(keys)) expect(output.includes(secret)).toBe(false);
+  });
+});
+
+describe.each(FRAMEWORKS)('operator log lines (onEvent): %s', (framework) => {
+  it('one line per refusal, naming the key by id or display start, never the key or its hash', async () => {
+    const unknown = generateKey('ks'); // this test's own: no other request sends it
+    expect((await get(framework, '/validate', [['X-API-Key', keys.revoked]])).status).toBe(401);
+    expect((await get(framework, '/validate', [['X-API-Key', unknown]])).status).toBe(401);
+    const output = () => servers[framework].output();
+    const refused = () => keyscopeLog(output()).filter((line) => line.event === 'refused');
+    await until(() => refused().some((line) => line.keyStart === keyStart(unknown)), 5_000, 'the refusal line of the unknown key');
+
+    expect(refused()).toContainEqual(expect.objectContaining({ level: 'info', code: 'invalid_api_key', status: 401, keyId: ids.revoked }));
+    expect(refused()).toContainEqual(expect.objectContaining({ level: 'info', code: 'invalid_api_key', status: 401, keyStart: keyStart(unknown) }));
+    for (const secret of [...Object.values(keys), unknown]) {
+      expect(output().includes(secret), 'a key in the log').toBe(false);
+      expect(output().includes(hashKey(secret)), 'a key hash in the log').toBe(false);
+    }
+  });
+
+  it('logs no line for an authenticated request at the default level', async () => {
+    expect((await get(framework, '/validate', [['X-API-Key', keys.user]])).status).toBe(200);
+    expect(keyscopeLog(servers[framework].output()).filter((line) => line.event === 'authenticated')).toEqual([]);
   });
 });
 

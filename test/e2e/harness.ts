@@ -169,3 +169,12 @@ export function demoKeys(output: string): { user: string; project: string } {
   if (!user || !project) throw new Error(`no demo keys in the output:\n${output}`);
   return { user, project };
 }
+
+/** The keyscope lines of a server's output: one JSON object per line, `msg` "keyscope <event>". */
+export function keyscopeLog(output: string): Array<Record<string, unknown>> {
+  return output.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    return typeof parsed.msg === 'string' && parsed.msg.startsWith('keyscope ') ? [parsed] : [];
+  });
+}

@@ -1,12 +1,12 @@
 /**
  * Shutdown and abuse, per framework: SIGTERM lets a request in flight finish with 200 and
  * refuses new connections; SIGINT writes the pending usage before the store closes; the
- * failed-attempt throttle (on in the examples) answers 429.
+ * failed-attempt throttle (on in the examples) answers 429 and logs that it tripped.
  */
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
-import { cli, demoKeys, FRAMEWORKS, startServer, processScope, until } from './harness.js';
+import { cli, demoKeys, FRAMEWORKS, keyscopeLog, startServer, processScope, until } from './harness.js';
 
 // Each test starts real processes; on a busy machine that takes longer than the default.
 vi.setConfig({ testTimeout: 60_000 });
@@ -66,7 +66,7 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
     expect(JSON.parse(usage.stdout)).toMatchObject({ keyId, total: calls, days: [{ day: new Date().toISOString().slice(0, 10), count: calls }] });
   });
 
-  it('throttles failed attempts per client address: 429 with Retry-After', async () => {
+  it('throttles failed attempts per client address: 429 with Retry-After, and one log line', async () => {
     const { server } = await start(framework, 'throttle', { KEYSCOPE_THROTTLE_MAX_FAILURES: '3' });
     const wrong = [['X-API-Key', 'ks_not-a-real-key']] as const;
     for (let i = 0; i < 3; i++) expect((await send(server.port, 'GET', '/validate', wrong)).status).toBe(401);
@@ -74,6 +74,9 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
     expect(blocked.status).toBe(429);
     expect(blocked.json).toMatchObject({ code: 'too_many_attempts', status: 429 });
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    // The operator hears of it once, when the client goes over the limit.
+    const tripped = keyscopeLog(server.output()).filter((line) => line.event === 'throttle_tripped');
+    expect(tripped).toEqual([expect.objectContaining({ level: 'warn', client: expect.stringContaining('127.0.0.1'), retryAfterSeconds: expect.any(Number) })]);
     // Public routes stay open.
     expect((await send(server.port, 'GET', '/health', wrong)).status).toBe(200);
     expect(await server.stop('SIGTERM')).toBe(0);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
-import { cliRaw, demoKeys, startServer, processScope, type CreatedKey, type ServerProcess } from './harness.js';
+import { cliRaw, demoKeys, keyscopeLog, startServer, processScope, until, type CreatedKey, type ServerProcess } from './harness.js';
 
 const HAS_CURL = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
 const KEY_PATTERN = /ks_[A-Za-z0-9]{20,}/;
@@ -174,6 +174,23 @@ describe('KEYSCOPE_SEED=off', () => {
 });
 
 describe('configuration', () => {
+  it('KEYSCOPE_LOG_LEVEL=debug adds a line per authenticated request, with the key id and never the key', async () => {
+    const server = await start('hono', path.join(tmp.dir, 'debug.db'), { KEYSCOPE_LOG_LEVEL: 'debug' });
+    const keys = demoKeys(server.output());
+    const res = await send(server.port, 'GET', '/sites', [['X-API-Key', keys.project]]);
+    expect(res.status).toBe(200);
+    const keyId = ((await send(server.port, 'GET', '/validate', [['X-API-Key', keys.project]])).json as { key: { id: string } }).key.id;
+    const authenticated = () => keyscopeLog(server.output()).filter((line) => line.event === 'authenticated');
+    await until(() => authenticated().length === 2, 5_000, 'two authenticated lines');
+    expect(authenticated()[0]).toMatchObject({ level: 'debug', keyId, ownerId: 'demo-user', keyLevel: 'project', projectId: 'proj_alpha' });
+    expect(server.output().slice(server.output().indexOf('listening on'))).not.toMatch(KEY_PATTERN);
+    expect(await server.stop('SIGTERM')).toBe(0);
+  });
+
+  it('refuses an unknown KEYSCOPE_LOG_LEVEL', async () => {
+    await expect(startServer(undefined, path.join(tmp.dir, 'loud.db'), { KEYSCOPE_LOG_LEVEL: 'loud' })).rejects.toThrow(/KEYSCOPE_LOG_LEVEL must be one of debug, info, warn, error/);
+  });
+
   it('refuses an unknown FRAMEWORK before opening anything', async () => {
     const db = path.join(tmp.dir, 'bad', 'bad.db');
     await expect(startServer('nope' as never, db)).rejects.toThrow(/FRAMEWORK must be one of express, koa, fastify, hono/);
