@@ -42,3 +42,31 @@ export function pathBelow(prefix: string | undefined, path: string): string {
   if (rest === '' || rest.startsWith('?')) return `/${rest}`;
   return rest.startsWith('/') ? rest : path;
 }
+
+/** Where an adapter's middleware keeps the project requirement it was given (see {@link withProjectRule}). */
+const PROJECT_RULE = Symbol.for('keyscope.projectRule');
+
+/**
+ * Mark `middleware` with the `project` requirement it was given, so that a router-wide keyscope
+ * that can see the route ahead lets that more specific rule decide.
+ *
+ * @example return withProjectRule(function keyscopeMiddleware(req, res, next) { … }, options.project)
+ */
+export function withProjectRule<F extends object>(middleware: F, project: ProjectRequirement | undefined): F {
+  if (project !== undefined) Object.defineProperty(middleware, PROJECT_RULE, { value: project });
+  return middleware;
+}
+
+/**
+ * The project requirement of the first keyscope middleware among a route's handlers that was
+ * given one, or `undefined`.
+ *
+ * @example projectRuleOf(route.stack.map((layer) => layer.handle))
+ */
+export function projectRuleOf(handlers: Iterable<unknown>): ProjectRequirement | undefined {
+  for (const handler of handlers) {
+    const rule = (handler as { [PROJECT_RULE]?: ProjectRequirement } | null)?.[PROJECT_RULE];
+    if (rule !== undefined) return rule;
+  }
+  return undefined;
+}

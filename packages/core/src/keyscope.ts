@@ -25,8 +25,17 @@ export interface AuthInput {
    * user-level key without a project header, on a route whose requirement is not given).
    */
   path?: string | (() => string | undefined);
-  /** The matched route's requirement; wins over `path`. Without both, a project is required. */
-  project?: ProjectRequirement;
+  /**
+   * The matched route's requirement; wins over `path`. Without both, a project is required. A
+   * function is called only when the project rule needs it; `undefined` from it defers to `path`.
+   */
+  project?: ProjectRequirement | (() => ProjectRequirement | undefined);
+  /**
+   * The framework's own request object (Express `req`, Koa `ctx`, ...). With it, a request is
+   * authenticated once however many keyscope middlewares it meets (usage counted once): a later
+   * call reuses the first decision and applies only its own project requirement on top.
+   */
+  request?: object;
   /**
    * Client address, for the failed-attempt throttle; a function is called only when the
    * throttle needs it (adapters pass `() => req.ip`, which frameworks compute on each read).
@@ -143,9 +152,27 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   interface Trace {
     keyId?: string;
     keyStart?: string;
+    /** The decision was an earlier one's, reused: it was told already. */
+    reused?: boolean;
   }
 
+  // Requests already decided, by the framework's request object: stacked middlewares authenticate once.
+  const decided = new WeakMap<object, AuthContext>();
+
   async function decide(input: AuthInput, trace: Trace | undefined): Promise<AuthResult> {
+    const { request } = input;
+    if (request !== undefined) {
+      const earlier = decided.get(request);
+      if (earlier !== undefined) {
+        // Decided by an earlier keyscope on this request: only this route's project rule again.
+        if (trace) {
+          trace.keyId = earlier.keyId;
+          trace.reused = true;
+        }
+        return earlier.projectId === null && !projectOptional(input) ? refuse.required : { ok: true, auth: earlier };
+      }
+    }
+
     // 1. The key header: absent, or not even the right length, decided without hashing.
     const key = keyOf(input);
     if (key === undefined) return refuse.missing;
@@ -207,28 +234,29 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
 
     // 4. Success.
     usage?.record(record.id);
-    return {
-      ok: true,
-      auth: { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId },
-    };
+    const auth: AuthContext = { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId };
+    if (request !== undefined) decided.set(request, auth);
+    return { ok: true, auth };
   }
 
   /** `decide`, telling `onEvent` what it decided. */
   async function authenticateAndTell(input: AuthInput): Promise<AuthResult> {
     const trace: Trace = {};
     const result = await decide(input, trace);
+    const { reused, ...about } = trace;
     if (result.ok) {
       const { keyId, ownerId, level, projectId } = result.auth;
-      emit!({ type: 'authenticated', keyId, ownerId, level, projectId });
+      if (!reused) emit!({ type: 'authenticated', keyId, ownerId, level, projectId });
     } else {
       const { code, status } = result.error;
-      emit!({ type: 'refused', code, status, ...trace });
+      emit!({ type: 'refused', code, status, ...about });
     }
     return result;
   }
 
   function projectOptional(input: AuthInput): boolean {
-    if (input.project !== undefined) return input.project === 'optional';
+    const rule = typeof input.project === 'function' ? input.project() : input.project;
+    if (rule !== undefined) return rule === 'optional';
     const path = typeof input.path === 'function' ? input.path() : input.path;
     if (typeof path !== 'string') return false;
     const query = path.indexOf('?');

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Request, RequestHandler } from 'express';
 
 declare global {
@@ -32,8 +32,20 @@ export interface KeyscopeExpressOptions {
  */
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
   const { project, onError } = checkAdapterOptions(ks, options, 'next');
-  return function keyscopeMiddleware(req, res, next) {
-    ks.authenticate({ headers: req.headers, method: req.method, path: () => routeTemplate(req), project, clientIp: () => req.ip })
+  return withProjectRule<RequestHandler>(function keyscopeMiddleware(req, res, next) {
+    // Found only if the project rule needs it (a user key without X-Project-ID), then once.
+    let ahead: RouteAhead | undefined;
+    const route = () => (ahead ??= routeAhead(req));
+    ks.authenticate({
+      headers: req.headers,
+      method: req.method,
+      // A keyscope on the route itself, with its own requirement, decides: the more specific rule wins.
+      project: project ?? (() => route().rule),
+      path: () => route().template,
+      // Stacked keyscope middlewares authenticate this request once.
+      request: req,
+      clientIp: () => req.ip,
+    })
       .then((result) => {
         if (result.ok) {
           req.auth = result.auth;
@@ -46,34 +58,46 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
       })
       // Whatever throws in there goes to Express's error path, as a throw in a synchronous middleware would.
       .catch(next);
-  };
+  }, project);
 }
 
 /** The parts of Express 5's router this adapter reads to find the route a request will reach. */
 interface RouterLike {
   stack?: unknown;
 }
+interface RouteLike {
+  path?: unknown;
+  stack?: unknown;
+  _handlesMethod?(method: string): boolean;
+}
 interface LayerLike {
   match(path: string): unknown;
-  route?: { path?: unknown; _handlesMethod?(method: string): boolean };
+  route?: RouteLike;
   handle?: RouterLike;
+}
+/** The route a request will reach: its path template, and the project rule of a keyscope on it. */
+interface RouteAhead {
+  template: string;
+  rule: ProjectRequirement | undefined;
 }
 
 /**
- * The path template of the route Express will run for `req` (e.g. `/sites/:siteId`), relative to
+ * The route Express will run for `req`: its path template (e.g. `/sites/:siteId`), relative to
  * the router that holds it, so that a project-optional path is decided on the route and not on
- * the URL: `/sites/validate` answered by `/sites/:siteId` needs a project. Inside a route it is
- * `req.route`; from `app.use` or `router.use` the app's router is walked the way Express walks it.
- * `''` (nothing is project-optional) when no route will run or the router is not one this reads.
+ * the URL (`/sites/validate` answered by `/sites/:siteId` needs a project); and the requirement of
+ * a keyscope middleware on that route, which then decides. Inside a route it is `req.route`; from
+ * `app.use` or `router.use` the app's router is walked the way Express walks it. No route found
+ * (none will run, or a router this cannot read): template `''`, which is not project-optional.
  */
-function routeTemplate(req: Request): string {
-  if (req.route) return typeof req.route.path === 'string' ? req.route.path : '';
+function routeAhead(req: Request): RouteAhead {
   const url = req.originalUrl ?? req.url;
   const query = url.indexOf('?');
-  return findRoute((req.app as { router?: RouterLike } | undefined)?.router, query === -1 ? url : url.slice(0, query), req.method, 0) ?? '';
+  const route: RouteLike | undefined = req.route ?? findRoute((req.app as { router?: RouterLike } | undefined)?.router, query === -1 ? url : url.slice(0, query), req.method, 0);
+  const handlers = Array.isArray(route?.stack) ? (route.stack as { handle?: unknown }[]).map((layer) => layer.handle) : [];
+  return { template: typeof route?.path === 'string' ? route.path : '', rule: projectRuleOf(handlers) };
 }
 
-function findRoute(router: RouterLike | undefined, path: string, method: string, depth: number): string | undefined {
+function findRoute(router: RouterLike | undefined, path: string, method: string, depth: number): RouteLike | undefined {
   if (!Array.isArray(router?.stack) || depth > 16) return undefined;
   for (const layer of router.stack as LayerLike[]) {
     let match: unknown;
@@ -87,7 +111,7 @@ function findRoute(router: RouterLike | undefined, path: string, method: string,
     if (route) {
       // As Express does: a route matches a method it handles; HEAD also reaches a GET route.
       if (method !== 'HEAD' && route._handlesMethod?.(method) !== true) continue;
-      return typeof route.path === 'string' ? route.path : '';
+      return route;
     }
     // A mounted router: look inside with the mount path taken off. An older router that answers
     // `true` instead of the match cannot say what it matched: then nothing is optional.

@@ -36,7 +36,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     const rule = config.keyscope;
     if (rule === false) return;
     const path = pathBelow(prefix, url ?? request.url);
-    const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, clientIp: () => request.ip });
+    const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
     if (result.ok) {
       request.auth = result.auth;
       return;

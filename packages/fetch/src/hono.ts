@@ -1,4 +1,4 @@
-import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, MiddlewareHandler } from 'hono';
 import { problemResponse } from './index.js';
 
@@ -37,16 +37,24 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
   if (ks.needsClientAddress && clientIp === undefined) {
     console.warn('keyscope: the failed-attempt throttle is on, but this Hono middleware has no clientIp option, so it cannot count failures per client; pass clientIp: (c) => getConnInfo(c).remote.address');
   }
-  return async function keyscopeMiddleware(c, next) {
-    const input = { headers: c.req.raw.headers, method: c.req.method, path: matchedRoute(c), project, clientIp: clientIp && (() => clientIp(c)) };
-    const result = await ks.authenticate(input);
+  return withProjectRule<MiddlewareHandler>(async function keyscopeMiddleware(c, next) {
+    const result = await ks.authenticate({
+      headers: c.req.raw.headers,
+      method: c.req.method,
+      path: () => matchedRoute(c),
+      // A keyscope further along this request's handlers, with its own requirement, decides.
+      project: project ?? (() => projectRuleOf(c.req.matchedRoutes.slice(c.req.routeIndex + 1).map((route) => route.handler))),
+      // Stacked keyscope middlewares authenticate this request once.
+      request: c.req.raw,
+      clientIp: clientIp && (() => clientIp(c)),
+    });
     if (result.ok) {
       c.set('auth', result.auth);
       return next();
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
     return problemResponse(result.error);
-  };
+  }, project);
 }
 
 /**

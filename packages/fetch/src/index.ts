@@ -20,7 +20,7 @@ export type RequestAuthResult = { ok: true; auth: AuthContext } | { ok: false; r
  */
 export async function authenticateRequest(ks: Keyscope, request: Request, options: AuthenticateRequestOptions = {}): Promise<RequestAuthResult> {
   const path = options.path ?? new URL(request.url).pathname;
-  const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: options.project, clientIp: options.clientIp });
+  const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: options.project, request, clientIp: options.clientIp });
   return result.ok ? { ok: true, auth: result.auth } : { ok: false, response: problemResponse(result.error) };
 }
 

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -25,19 +25,24 @@ export interface KeyscopeKoaOptions {
 /** What {@link protectedRoutes} uses of an `@koa/router` router: its public API only. */
 export interface KoaRouterLike {
   opts: { prefix?: string; routerPath?: string };
-  match(path: string, method: string): { route: boolean; pathAndMethod?: readonly { path: unknown; methods: readonly string[] }[] };
+  match(path: string, method: string): { route: boolean; pathAndMethod?: readonly { path: unknown; methods: readonly string[]; stack?: readonly unknown[] }[] };
   matchHost?(host?: string): boolean;
   /** The router's dispatch middleware, whatever context type it declares. */
   routes(): (ctx: never, next: Next) => unknown;
 }
 
-/** Authenticate `ctx`, deciding project-optional routes on `path` (below any mount prefix). */
-type Check = (ctx: Context, next: Next, path: string) => Promise<unknown>;
+/**
+ * Authenticate `ctx`, deciding project-optional routes on `path` (below any mount prefix) unless
+ * the middleware was given a requirement, or `rule` (the requirement of a keyscope on the route
+ * ahead) gives one.
+ */
+type Check = (ctx: Context, next: Next, path: string, rule?: ProjectRequirement) => Promise<unknown>;
 
-function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
+function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: ProjectRequirement | undefined } {
   const { project, onError } = checkAdapterOptions(ks, options, 'throw');
-  return async (ctx, next, path) => {
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path, project, clientIp: () => ctx.ip });
+  const check: Check = async (ctx, next, path, rule) => {
+    // `request: ctx`: stacked keyscope middlewares authenticate this request once.
+    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
@@ -47,6 +52,7 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
     ctx.set(result.error.headers);
     ctx.body = JSON.stringify(result.error.body);
   };
+  return Object.assign(check, { project });
 }
 
 /**
@@ -57,9 +63,10 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check {
  */
 export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
   const check = checker(ks, options);
-  return function keyscopeMiddleware(ctx, next) {
-    return check(ctx, next, pathBelow(dispatchPrefix(ctx, keyscopeMiddleware), ctx.path));
+  const middleware: Middleware = function keyscopeMiddleware(ctx, next) {
+    return check(ctx, next, pathBelow(dispatchPrefix(ctx, middleware), ctx.path));
   };
+  return withProjectRule(middleware, check.project);
 }
 
 /**
@@ -85,7 +92,8 @@ export function protectedRoutes(ks: Keyscope, router: KoaRouterLike, options: Ke
     const route = matched.pathAndMethod?.findLast((layer) => layer.methods.length > 0);
     // A route given as a RegExp has no template: then nothing is project-optional by path.
     const template = typeof route?.path === 'string' ? route.path : '';
-    return check(ctx, () => dispatch(ctx, next), pathBelow(router.opts?.prefix, template));
+    // A keyscope on that route with its own requirement decides: the more specific rule wins.
+    return check(ctx, () => dispatch(ctx, next), pathBelow(router.opts?.prefix, template), projectRuleOf(route?.stack ?? []));
   };
 }
 
