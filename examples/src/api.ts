@@ -1,5 +1,6 @@
 import type { AuthContext, Keyscope } from '@keyscope/core';
 import type { MonitoringData } from './data.js';
+import { openApiDocument } from './openapi.js';
 
 /**
  * One HTTP answer, written byte for byte by every server. The four frameworks share these
@@ -53,6 +54,7 @@ export interface ApiDeps {
 
 /** The monitoring API's handlers: `auth` in, {@link Reply} out. No framework in sight. */
 export function createApi({ keyscope, data, testDelayMs = 0 }: ApiDeps) {
+  const openApi = json(200, openApiDocument()); // built once: it is the same for every request
   function validate(auth: AuthContext | null | undefined): Reply {
     const { keyId, keyName, level, projectId, ownerId } = keyOf(auth);
     return json(200, { valid: true, key: { id: keyId, name: keyName, level, projectId }, ownerId });
@@ -61,6 +63,11 @@ export function createApi({ keyscope, data, testDelayMs = 0 }: ApiDeps) {
   return {
     health(): Reply {
       return json(200, { status: 'ok' });
+    },
+
+    /** Public: the API described in OpenAPI 3.1. */
+    openApi(): Reply {
+      return openApi;
     },
 
     validate,

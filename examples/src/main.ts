@@ -44,6 +44,7 @@ const base = baseUrl(config.host, server.port);
 if (demoKeys) console.log(seededBanner(demoKeys, base));
 else console.log(reuseBanner(config.db, data.isSeeded()));
 console.log(`keyscope example API (${config.framework}) listening on ${base}`);
+console.log(`OpenAPI 3.1 description (no key needed): ${base}/openapi.json`);
 
 /**
  * `ks.close()`, tried again while another process holds the file's write lock. The store gives a

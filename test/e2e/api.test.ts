@@ -3,14 +3,16 @@
  * the CLI: the adapters' conformance table (test/conformance/cases.ts) run over HTTP, the
  * monitoring API's bodies, and byte-identical answers across the four frameworks.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { generateKey, hashKey, keyStart } from '@keyscope/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MonitoringData } from '../../examples/src/data.js';
 import { CASES, type Case } from '../conformance/cases.js';
 import type { KeyName } from '../conformance/fixture.js';
 import { send, type RawResponse } from '../conformance/http.js';
-import { cli, cliJson, FRAMEWORKS, keyscopeLog, startServer, tempDir, until, type CreatedKey, type Framework, type ServerProcess } from './harness.js';
+import { cli, cliJson, FRAMEWORKS, keyscopeLog, ROOT, startServer, tempDir, until, type CreatedKey, type Framework, type ServerProcess } from './harness.js';
 
 // The table's apps also mount a route group at /api/v1; the example API has none, so the cases
 // that need the group to exist are left out (the trick paths into it still run: they must miss).
@@ -340,6 +342,78 @@ describe.each(FRAMEWORKS)('operator log lines (onEvent): %s', (framework) => {
   it('logs no line for an authenticated request at the default level', async () => {
     expect((await get(framework, '/validate', [['X-API-Key', keys.user]])).status).toBe(200);
     expect(keyscopeLog(servers[framework].output()).filter((line) => line.event === 'authenticated')).toEqual([]);
+  });
+});
+
+/**
+ * The routes a server module registers, read from its source as `<method> <OpenAPI path>`:
+ * every `.get('/…'` (and other methods) call, `:param` written `{param}`. The test-only route
+ * (`/test/slow`, off unless KEYSCOPE_EXAMPLE_TEST_DELAY_MS is set) is not part of the API.
+ */
+function registeredRoutes(framework: Framework): string[] {
+  const source = readFileSync(path.join(ROOT, 'examples/src/servers', `${framework}.ts`), 'utf8');
+  const routes = [...source.matchAll(/\.(get|post|put|patch|delete)(?:<[^>]*>)?\('(\/[^']*)'/g)].map(
+    ([, method, route]) => `${method} ${route!.replace(/:(\w+)/g, '{$1}')}`,
+  );
+  return routes.filter((route) => !route.endsWith(' /test/slow')).sort();
+}
+
+type OpenApiDoc = { openapi: string; paths: Record<string, Record<string, Record<string, any>>>; components: Record<string, Record<string, unknown>> };
+
+describe('GET /openapi.json', () => {
+  const fetchDoc = async (framework: Framework) => {
+    const res = await get(framework, '/openapi.json'); // no key
+    expect(res.status, `${framework}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json\b/);
+    return res;
+  };
+
+  it('is the same document, byte for byte, from the four servers, with no key', async () => {
+    const texts = await Promise.all(FRAMEWORKS.map(async (framework) => (await fetchDoc(framework)).text));
+    for (const text of texts.slice(1)) expect(text).toBe(texts[0]);
+  });
+
+  it('is a valid OpenAPI 3.1 document built from keyscope\'s components', async () => {
+    const doc = (await fetchDoc('fastify')).json as OpenApiDoc;
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeTruthy();
+    expect(doc.components.securitySchemes).toMatchObject({ apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } });
+    expect(doc.components.parameters).toMatchObject({ ProjectId: { name: 'X-Project-ID', in: 'header' } });
+    expect(Object.keys(doc.components.responses ?? {})).toEqual(expect.arrayContaining(['Unauthorized', 'Forbidden', 'TooManyRequests', 'Unavailable']));
+  });
+
+  it('lists every route each server registers, and nothing else', async () => {
+    const doc = (await fetchDoc('fastify')).json as OpenApiDoc;
+    const documented = Object.entries(doc.paths).flatMap(([route, item]) => Object.keys(item).filter((m) => m !== 'parameters').map((m) => `${m} ${route}`)).sort();
+    for (const framework of FRAMEWORKS) expect(registeredRoutes(framework), framework).toEqual(documented);
+    expect(documented).toContain('get /openapi.json');
+    expect(documented.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('describes each operation\'s key check: public, project-optional or project-scoped, and its refusals by $ref', async () => {
+    const doc = (await fetchDoc('fastify')).json as OpenApiDoc;
+    const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
+    const projectParameter = { $ref: '#/components/parameters/ProjectId' };
+    for (const [route, item] of Object.entries(doc.paths)) {
+      const operation = item.get!;
+      if (route === '/health' || route === '/openapi.json') {
+        expect(operation.security, route).toEqual([]);
+        continue;
+      }
+      expect(operation.security ?? (doc as any).security, route).toEqual([{ apiKey: [] }]);
+      expect(operation.parameters, route).toContainEqual(projectParameter);
+      for (const [status, name] of [['401', 'Unauthorized'], ['403', 'Forbidden'], ['429', 'TooManyRequests'], ['503', 'Unavailable']] as const) {
+        expect(operation.responses[status], `${route} ${status}`).toEqual(ref(name));
+      }
+    }
+  });
+
+  it.each(FRAMEWORKS)('%s: every documented operation is served, with the key and project it asks for', async (framework) => {
+    const doc = (await fetchDoc(framework)).json as OpenApiDoc;
+    for (const route of Object.keys(doc.paths)) {
+      const res = await get(framework, route.replace('{siteId}', 's1'), [['X-API-Key', keys.user], ['X-Project-ID', 'proj_a']]);
+      expect(res.status, `${framework} ${route}: ${res.text.slice(0, 200)}`).toBe(200);
+    }
   });
 });
 

@@ -133,6 +133,11 @@ describe('the first start on an empty database', () => {
     const gamma = await send(server.port, 'GET', '/sites/site_gamma_blog/summary', [user, ['X-Project-ID', 'proj_alpha']]);
     expect(gamma.status).toBe(404);
 
+    // The printed OpenAPI address answers without a key.
+    const openApi = /OpenAPI 3\.1 description \(no key needed\): (http:\S+)/.exec(server.output())?.[1];
+    expect(openApi, server.output()).toBe(`http://127.0.0.1:${server.port}/openapi.json`);
+    expect((await send(server.port, 'GET', '/openapi.json', [])).status).toBe(200);
+
     // The keys were printed once, before "listening on"; nothing logged since repeats them.
     expect(server.output().slice(output.indexOf('listening on'))).not.toMatch(KEY_PATTERN);
     expect(await server.stop('SIGTERM')).toBe(0);

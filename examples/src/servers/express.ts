@@ -21,11 +21,12 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
 
-  // Each route says whether a user-level key needs X-Project-ID there; /health has no key check.
+  // Each route says whether a user-level key needs X-Project-ID there; /health and /openapi.json have no key check.
   const projectOptional = keyscope(ks, { project: 'optional' });
   const projectRequired = keyscope(ks, { project: 'required' });
 
   app.get('/health', (_req, res) => send(res, api.health()));
+  app.get('/openapi.json', (_req, res) => send(res, api.openApi()));
   app.get('/validate', projectOptional, (req, res) => send(res, api.validate(req.auth)));
   app.get('/projects', projectOptional, async (req, res) => send(res, await api.projects(req.auth)));
   app.get('/sites', projectRequired, (req, res) => send(res, api.sites(req.auth)));

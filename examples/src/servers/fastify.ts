@@ -21,6 +21,7 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
     const projectRequired = { config: { keyscope: { project: 'required' as const } } };
 
     routes.get('/health', { config: { keyscope: false } }, (_req, reply) => send(reply, api.health()));
+    routes.get('/openapi.json', { config: { keyscope: false } }, (_req, reply) => send(reply, api.openApi()));
     routes.get('/validate', projectOptional, (req, reply) => send(reply, api.validate(req.auth)));
     routes.get('/projects', projectOptional, async (req, reply) => send(reply, await api.projects(req.auth)));
     routes.get('/sites', projectRequired, (req, reply) => send(reply, api.sites(req.auth)));

@@ -16,13 +16,14 @@ function send(c: Context, reply: Reply): Response {
 export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
   const app = new Hono();
 
-  // Each route says whether a user-level key needs X-Project-ID there; /health has no key check.
+  // Each route says whether a user-level key needs X-Project-ID there; /health and /openapi.json have no key check.
   // The client address feeds the failed-attempt throttle.
   const clientIp = (c: Context) => getConnInfo(c).remote.address;
   const projectOptional = keyscope(ks, { project: 'optional', clientIp });
   const projectRequired = keyscope(ks, { project: 'required', clientIp });
 
   app.get('/health', (c) => send(c, api.health()));
+  app.get('/openapi.json', (c) => send(c, api.openApi()));
   app.get('/validate', projectOptional, (c) => send(c, api.validate(c.get('auth'))));
   app.get('/projects', projectOptional, async (c) => send(c, await api.projects(c.get('auth'))));
   app.get('/sites', projectRequired, (c) => send(c, api.sites(c.get('auth'))));

@@ -18,11 +18,12 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
   // The same routing rules as Fastify and Hono: /VALIDATE and /validate/ are other paths.
   const router = new Router({ sensitive: true, strict: true });
 
-  // Each route says whether a user-level key needs X-Project-ID there; /health has no key check.
+  // Each route says whether a user-level key needs X-Project-ID there; /health and /openapi.json have no key check.
   const projectOptional = keyscope(ks, { project: 'optional' });
   const projectRequired = keyscope(ks, { project: 'required' });
 
   router.get('/health', (ctx) => send(ctx, api.health()));
+  router.get('/openapi.json', (ctx) => send(ctx, api.openApi()));
   router.get('/validate', projectOptional, (ctx) => send(ctx, api.validate(ctx.state.auth)));
   router.get('/projects', projectOptional, async (ctx) => send(ctx, await api.projects(ctx.state.auth)));
   router.get('/sites', projectRequired, (ctx) => send(ctx, api.sites(ctx.state.auth)));
