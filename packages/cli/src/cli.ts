@@ -1,18 +1,36 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createKeyscope, ID_PATTERN, type Keyscope } from '@keyscope/core';
+import {
+  createKeyscope,
+  DEFAULT_KEY_PREFIX,
+  generateKey,
+  hasKeyShape,
+  ID_PATTERN,
+  isWellFormedKey,
+  keyStart,
+  type KeyRecord,
+  type Keyscope,
+  type KeyscopeOptions,
+  type KeyStore,
+  type Project,
+  type ProjectDirectory,
+} from '@keyscope/core';
 import { SqliteStore } from '@keyscope/sqlite';
+import { ConfigError, findConfig, loadConfig, type ConfigSource } from './config.js';
 import { keyJson, keysTable, listedKeyJson, looksLikeKey, projectsTable, redact, usageJson, when, table } from './format.js';
+import { VERSION } from './version.js';
 
 /** Where {@link main} reads and writes; `process` streams in the real binary. */
 export interface CliIO {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
-  /** Read by `keys verify` when `KEYSCOPE_API_KEY` is not set. */
+  /** Read by `keys verify` and `keys import` when `KEYSCOPE_API_KEY` is not set. */
   stdin?: AsyncIterable<string | Uint8Array> & { isTTY?: boolean };
-  /** Environment (`KEYSCOPE_DB`, `KEYSCOPE_API_KEY`). Default: none. */
+  /** Environment (`KEYSCOPE_CONFIG`, `KEYSCOPE_DB`, `KEYSCOPE_API_KEY`). Default: none. */
   env?: Record<string, string | undefined>;
+  /** Directory searched for `keyscope.config.*` and against which relative paths resolve. Default `process.cwd()`. */
+  cwd?: string;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -27,20 +45,29 @@ Commands:
   projects add   --owner <ownerId> --name <name> [--id <projectId>]
   projects list  --owner <ownerId>
   keys create    --owner <ownerId> --name <name> --level user|project [--project <id>]
-                 [--expires-in 30d | --expires-at <ISO-8601>]
-  keys list      --owner <ownerId>
+                 [--expires-in 90d | --expires-at <ISO-8601>]
+  keys import    --owner <ownerId> --name <name> --level user|project [--project <id>]
+                 [--expires-in 90d | --expires-at <ISO-8601>]
+                 (stores a key made elsewhere, read from KEYSCOPE_API_KEY or stdin)
+  keys generate  print a new key for the configured prefix; stores nothing
+  keys list      --owner <ownerId> | --all
   keys revoke    <keyId>
   keys rotate    <keyId> [--grace 24h]
   keys usage     <keyId>
-  keys verify    [--project <id>] [--path /validate]
+  keys verify    [--project <id>] [--path <path>]
                  (the key is read from KEYSCOPE_API_KEY or stdin, never from the command line)
 
 Options on every command:
-  --db <file>    SQLite database (default: $KEYSCOPE_DB, else ./keyscope.db)
-  --json         print one JSON document on stdout
-  -h, --help     show this help
+  --config <file>  the app's keyscope config module: its createKeyscope options, store
+                   included (default: $KEYSCOPE_CONFIG, else the first of keyscope.config.ts,
+                   .mts, .js, .mjs, .cjs in the current directory)
+  --db <file>      SQLite database when there is no config (default: $KEYSCOPE_DB, else
+                   ./keyscope.db); refused beside a config, which names its own store
+  --json           print one JSON document on stdout
+  -h, --help       show this help
+  --version        print the version
 
-Durations: <n>s, <n>m, <n>h or <n>d.
+Durations: <n>s, <n>m, <n>h, <n>d, <n>w (7 days) or <n>y (365 days).
 Exit codes: 0 success, 1 not found or verification refused, 2 bad usage or bad input.
 `;
 
@@ -50,22 +77,41 @@ class UsageError extends Error {}
 type Values = Record<string, string | boolean | undefined>;
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** What a command works on: the keyscope, its store and project directory, and what they came from. */
+interface Opened {
+  ks: Keyscope;
+  store: KeyStore;
+  /** Where projects live: the config's `projects`, else the store. */
+  projects: ProjectDirectory;
+  /** The config's options (`undefined` with `--db`). */
+  options: KeyscopeOptions | undefined;
+  /** Where the store comes from, for messages: `the store in ./keyscope.config.ts`, `the SQLite store`. */
+  from: string;
+}
+
 interface Context {
+  /** The command, e.g. `keys list`. */
+  name: string;
   values: Values;
   args: string[];
   io: CliIO;
   env: Record<string, string | undefined>;
   now: () => number;
   json: boolean;
+  /** The config module in effect, if any (found, not yet loaded). */
+  config: ConfigSource | undefined;
+  /** The config's options, loaded once (`undefined` without a config). */
+  options(): Promise<KeyscopeOptions | undefined>;
   /**
-   * Open the store and a keyscope over it (without usage recording: the CLI is not traffic).
-   * `read` opens read-only; `write` needs an existing file; `create` may create it.
+   * The store and a keyscope over it (without usage recording: the CLI is not traffic).
+   * Without a config, `read` opens the SQLite file read-only, `write` needs an existing file,
+   * `create` may create it. `admin`: the command administers keys, so the store must be able to.
    */
-  open(mode: 'read' | 'write' | 'create'): { store: SqliteStore; ks: Keyscope };
+  open(mode: 'read' | 'write' | 'create', admin?: boolean): Promise<Opened>;
   /** Write to stdout with anything shaped like a key redacted. */
   print(text: string): void;
   printJson(value: unknown): void;
-  /** Write output that carries a new key (create, rotate), and nothing else unredacted. */
+  /** Write output that carries a new key (create, rotate, generate), and nothing else unredacted. */
   printKey(text: string): void;
 }
 
@@ -78,12 +124,19 @@ interface Command {
 }
 
 const text = { type: 'string' } as const;
-const GLOBAL_OPTIONS: Options = { db: text, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
-const DURATION = /^(\d{1,9})(s|m|h|d)$/;
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const flag = { type: 'boolean' } as const;
+const GLOBAL_OPTIONS: Options = { config: text, db: text, json: flag, help: { type: 'boolean', short: 'h' }, version: flag };
+/** Options that take a value and may come before the command words. */
+const GLOBAL_VALUED = new Set(['--config', '--db']);
+const SCOPE_OPTIONS: Options = { owner: text, name: text, level: text, project: text, 'expires-in': text, 'expires-at': text };
+const DURATION = /^(\d{1,9})(s|m|h|d|w|y)$/;
+const DAY_MS = 86_400_000;
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS, y: 365 * DAY_MS } as const;
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(?:Z|([+-])(\d{2}):(\d{2})))?$/;
 /** The last instant a JavaScript Date (and so a stored expiry) can hold. */
 const MAX_TIME = 8.64e15;
+/** What `keys.*` needs of a store (core's KeyAdminStore, less `recordUsage`: the CLI records none). */
+const ADMIN_METHODS = ['createKey', 'getKey', 'listKeys', 'revokeKey', 'setKeyExpiry', 'getUsage'] as const;
 
 const COMMANDS: Record<string, Command> = {
   'projects add': {
@@ -93,11 +146,27 @@ const COMMANDS: Record<string, Command> = {
       const ownerId = identifier(ctx.values.owner, '--owner');
       const name = displayName(ctx.values.name as string, '--name');
       const id = ctx.values.id === undefined ? `proj_${randomBytes(8).toString('hex')}` : identifier(ctx.values.id, '--id');
-      const { store } = ctx.open('create');
+      const { projects, options, from } = await ctx.open('create');
+      const project = { id, ownerId, name };
+      const directory = projects as ProjectDirectory & {
+        createProject?: (project: Project) => unknown;
+        addProject?: (project: Project) => unknown;
+        getProject?: (id: string) => unknown;
+      };
       // Adding must never hand an existing project (and its keys' reach) to another owner: the
       // insert itself refuses an existing id, so two concurrent adds cannot both pass a check.
-      await store.createProject({ id, ownerId, name });
-      const project = { id, ownerId, name };
+      if (typeof directory.createProject === 'function') await directory.createProject(project);
+      else if (typeof directory.addProject === 'function' && typeof directory.getProject === 'function') {
+        // addProject replaces an existing project's owner: check first (not atomic, unlike createProject).
+        if ((await directory.getProject(id)) != null) throw new UsageError(`project ${id} already exists`);
+        await directory.addProject(project);
+      } else if (options?.projects !== undefined && options.projects !== options.store) {
+        throw new UsageError(
+          `projects live in your app's own directory (the projects option of ${ctx.config!.shown}), which has no createProject: add them in your app`,
+        );
+      } else {
+        throw new UsageError(`${from} has no createProject (nor addProject with getProject): add projects where your app keeps them`);
+      }
       if (ctx.json) ctx.printJson(project);
       else ctx.print(`Added project ${id} (${name}) for owner ${ownerId}.\n`);
       return EXIT.ok;
@@ -109,8 +178,9 @@ const COMMANDS: Record<string, Command> = {
     required: ['owner'],
     async run(ctx) {
       const ownerId = identifier(ctx.values.owner, '--owner');
-      const { store } = ctx.open('read');
-      const projects = await store.listProjects(ownerId);
+      // The projects the server sees: the config's project directory, else the store's.
+      const { projects: directory } = await ctx.open('read');
+      const projects = (await directory.listProjects(ownerId)).map((p) => ({ id: p.id, ownerId: p.ownerId, name: p.name }));
       if (ctx.json) ctx.printJson(projects);
       else ctx.print(projects.length === 0 ? `No projects for owner ${ownerId}.\n` : projectsTable(projects));
       return EXIT.ok;
@@ -118,32 +188,16 @@ const COMMANDS: Record<string, Command> = {
   },
 
   'keys create': {
-    options: { owner: text, name: text, level: text, project: text, 'expires-in': text, 'expires-at': text },
+    options: SCOPE_OPTIONS,
     required: ['owner', 'name', 'level'],
     async run(ctx) {
-      const { values } = ctx;
-      const level = values.level;
-      if (level !== 'user' && level !== 'project') throw new UsageError('--level must be user or project');
-      if (level === 'project' && values.project === undefined) throw new UsageError('a project-level key needs --project <id>');
-      if (values['expires-in'] !== undefined && values['expires-at'] !== undefined) {
-        throw new UsageError('give --expires-in or --expires-at, not both');
-      }
-      let expiresAt: Date | null = null;
-      if (values['expires-in'] !== undefined) expiresAt = new Date(later(ctx.now(), duration(values['expires-in'] as string, '--expires-in'), '--expires-in'));
-      if (values['expires-at'] !== undefined) expiresAt = instant(values['expires-at'] as string, '--expires-at');
-      const { ks } = ctx.open('create');
-      const { key, record } = await ks.keys.create({
-        ownerId: values.owner as string,
-        name: values.name as string,
-        level,
-        projectId: (values.project as string | undefined) ?? null,
-        expiresAt,
-      });
+      const scope = keyScope(ctx);
+      const { ks } = await ctx.open('create', true);
+      const { key, record } = await ks.keys.create(scope);
       if (ctx.json) ctx.printKey(`${JSON.stringify({ key, record: keyJson(record) }, null, 2)}\n`);
       else {
-        const scope = record.level === 'project' ? `project ${record.projectId}` : `every project of ${record.ownerId}`;
         ctx.printKey(
-          `Created key ${record.id} "${record.name}" (${record.level} level: ${scope}; expires ${when(record.expiresAt, 'never')}).\n\n` +
+          `Created key ${record.id} "${record.name}" (${describeScope(record)}; expires ${when(record.expiresAt, 'never')}).\n\n` +
             `  ${key}\n\n` +
             'Store it now: this key will not be shown again.\n',
         );
@@ -152,14 +206,62 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 
-  'keys list': {
-    options: { owner: text },
-    required: ['owner'],
+  'keys import': {
+    options: SCOPE_OPTIONS,
+    required: ['owner', 'name', 'level'],
     async run(ctx) {
-      const { ks } = ctx.open('read');
-      const records = await ks.keys.list(ctx.values.owner as string);
-      if (ctx.json) ctx.printJson(records.map((r) => listedKeyJson(r, ctx.now())));
-      else ctx.print(records.length === 0 ? `No keys for owner ${ctx.values.owner}.\n` : keysTable(records, ctx.now()));
+      const scope = keyScope(ctx);
+      const key = await readKey(ctx, 'import');
+      const options = await ctx.options();
+      const prefix = options?.keyPrefix ?? DEFAULT_KEY_PREFIX;
+      if (!isWellFormedKey(key, prefix)) {
+        if (hasKeyShape(key, prefix)) throw new UsageError(`the key has the shape of a ${prefix}_ key but a wrong checksum: it was mistyped or truncated`);
+        if (!options?.importedKeys) {
+          throw new UsageError(
+            `the key is not a keyscope key with prefix "${prefix}"; to import keys made elsewhere, set importedKeys: true in ` +
+              `${ctx.config ? ctx.config.shown : 'a keyscope.config.* module'}, the config your server uses too (it must accept them)`,
+          );
+        }
+      }
+      const { ks } = await ctx.open('create', true);
+      const { record } = await ks.keys.import({ ...scope, key });
+      if (ctx.json) ctx.printJson({ record: keyJson(record) });
+      else ctx.print(`Imported key ${record.id} "${record.name}" (${describeScope(record)}; starts ${record.start}…; expires ${when(record.expiresAt, 'never')}).\n`);
+      return EXIT.ok;
+    },
+  },
+
+  'keys generate': {
+    options: {},
+    async run(ctx) {
+      // The prefix is the config's (loading it checks every option), else the default; no store is read.
+      const prefix = ctx.config ? ((await ctx.open('read')).options?.keyPrefix ?? DEFAULT_KEY_PREFIX) : DEFAULT_KEY_PREFIX;
+      const key = generateKey(prefix);
+      ctx.printKey(ctx.json ? `${JSON.stringify({ key, start: keyStart(key) }, null, 2)}\n` : `${key}\n`);
+      return EXIT.ok;
+    },
+  },
+
+  'keys list': {
+    options: { owner: text, all: flag },
+    async run(ctx) {
+      const { owner, all } = ctx.values;
+      if ((owner === undefined) === (all !== true)) throw new UsageError('keys list needs --owner <ownerId> or --all (one of them)');
+      const { ks, store, from } = await ctx.open('read', true);
+      const now = ctx.now();
+      let records: KeyRecord[] | Awaited<ReturnType<Keyscope['keys']['list']>>;
+      if (all) {
+        const listAllKeys = (store as { listAllKeys?: () => Promise<KeyRecord[]> }).listAllKeys;
+        if (typeof listAllKeys !== 'function') {
+          throw new UsageError(`keys list --all needs a store with listAllKeys() (every owner's keys), and ${from} has none: list one owner with --owner`);
+        }
+        records = await listAllKeys.call(store);
+      } else {
+        records = await ks.keys.list(owner as string);
+      }
+      if (ctx.json) ctx.printJson(records.map((r) => listedKeyJson(r, now)));
+      else if (records.length === 0) ctx.print(all ? 'No keys.\n' : `No keys for owner ${owner}.\n`);
+      else ctx.print(keysTable(records, now, { owner: all === true }));
       return EXIT.ok;
     },
   },
@@ -169,7 +271,7 @@ const COMMANDS: Record<string, Command> = {
     positionals: ['keyId'],
     async run(ctx) {
       const id = ctx.args[0]!;
-      const { ks } = ctx.open('write');
+      const { ks } = await ctx.open('write', true);
       const before = await ks.keys.get(id);
       const record = await ks.keys.revoke(id);
       if (ctx.json) ctx.printJson(listedKeyJson(record, ctx.now()));
@@ -187,7 +289,7 @@ const COMMANDS: Record<string, Command> = {
       const gracePeriodMs = ctx.values.grace === undefined ? 0 : duration(ctx.values.grace as string, '--grace');
       // A grace past the last representable date would store no expiry: the old key would never stop.
       later(ctx.now(), gracePeriodMs, '--grace');
-      const { ks } = ctx.open('write');
+      const { ks } = await ctx.open('write', true);
       const { key, record } = await ks.keys.rotate(id, { gracePeriodMs });
       if (ctx.json) {
         ctx.printKey(`${JSON.stringify({ key, record: keyJson(record) }, null, 2)}\n`);
@@ -211,7 +313,7 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     positionals: ['keyId'],
     async run(ctx) {
-      const { ks } = ctx.open('read');
+      const { ks } = await ctx.open('read', true);
       const usage = usageJson(await ks.keys.usage(ctx.args[0]!));
       if (ctx.json) ctx.printJson(usage);
       else {
@@ -225,13 +327,17 @@ const COMMANDS: Record<string, Command> = {
   'keys verify': {
     options: { project: text, path: text },
     async run(ctx) {
-      const path = (ctx.values.path as string | undefined) ?? '/validate';
-      if (!path.startsWith('/')) throw new UsageError('--path must start with /');
-      const key = await readKey(ctx);
-      const { ks } = ctx.open('read');
+      const given = ctx.values.path as string | undefined;
+      if (given !== undefined && !given.startsWith('/')) throw new UsageError('--path must start with /');
+      const key = await readKey(ctx, 'verify');
+      const { ks, options } = await ctx.open('read');
+      // The server's own header names and project-optional paths; by default the first of those paths.
+      const path = given ?? options?.projectOptionalPaths?.[0] ?? '/validate';
+      const keyHeader = (options?.header ?? 'x-api-key').toLowerCase();
+      const projectHeader = (options?.projectHeader ?? 'x-project-id').toLowerCase();
       const project = ctx.values.project as string | undefined;
       const result = await ks.authenticate({
-        headers: { 'x-api-key': key, ...(project === undefined ? {} : { 'x-project-id': project }) },
+        headers: { [keyHeader]: key, ...(project === undefined ? {} : { [projectHeader]: project }) },
         method: 'GET',
         path,
       });
@@ -241,7 +347,7 @@ const COMMANDS: Record<string, Command> = {
         else {
           ctx.print(
             `200 ok: key ${auth.keyId} "${auth.keyName}" of owner ${auth.ownerId}, ${auth.level} level, ` +
-              `project ${auth.projectId ?? 'none (project-optional route)'}.\n`,
+              `project ${auth.projectId ?? `none (${path} is project-optional)`}.\n`,
           );
         }
         return EXIT.ok;
@@ -254,6 +360,9 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** Commands that read a key from KEYSCOPE_API_KEY or stdin and take no arguments. */
+const READS_KEY = new Set(['keys verify', 'keys import']);
+
 /**
  * Run the CLI on `argv` (without the node and script paths); resolves to the exit code.
  * Never throws: every failure is a message on `io.stderr` and a non-zero code.
@@ -265,13 +374,19 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     io.stderr.write(`keyscope: ${redact(message).replace(/\s*\n\s*/g, ' ')}\n`);
     return code;
   };
-  let open: { store: SqliteStore; ks: Keyscope } | undefined;
+  let opened: Opened | undefined;
+  /** The config's options once loaded: its store is closed after the command, whatever happened. */
+  let loaded: Promise<KeyscopeOptions | undefined> | undefined;
   try {
     refuseKeyMaterial(argv);
     const [group, command] = commandWords(argv);
     if (group === undefined) {
       if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') {
         io.stdout.write(USAGE);
+        return EXIT.ok;
+      }
+      if (argv.includes('--version')) {
+        io.stdout.write(`${VERSION}\n`);
         return EXIT.ok;
       }
       throw new UsageError("missing command; run 'keyscope --help' for usage");
@@ -285,10 +400,14 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stdout.write(USAGE);
       return EXIT.ok;
     }
+    if (values.version) {
+      io.stdout.write(`${VERSION}\n`);
+      return EXIT.ok;
+    }
     const args = positionals.slice(2);
     const expected = spec.positionals ?? [];
-    if (name === 'keys verify' && args.length > 0) {
-      throw new UsageError('keys verify takes no arguments: the key is read from KEYSCOPE_API_KEY or stdin, never from the command line');
+    if (READS_KEY.has(name) && args.length > 0) {
+      throw new UsageError(`${name} takes no arguments: the key is read from KEYSCOPE_API_KEY or stdin, never from the command line`);
     }
     if (args.length < expected.length) throw new UsageError(`${name} needs <${expected[args.length]}>`);
     if (args.length > expected.length) throw new UsageError(`${name} takes ${expected.length === 0 ? 'no arguments' : `one argument, <${expected[0]}>`}`);
@@ -297,36 +416,40 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     }
 
     const env = io.env ?? {};
-    const now = io.now ?? Date.now;
+    const cwd = io.cwd ?? process.cwd();
     const json = values.json === true;
+    const config = findConfig(values.config as string | undefined, env, cwd);
+    if (config && values.db !== undefined) {
+      throw new UsageError(
+        config.via === '--config'
+          ? '--db and --config both name the store: a config uses its own store; drop --db'
+          : config.via === 'KEYSCOPE_CONFIG'
+            ? `--db cannot be used with KEYSCOPE_CONFIG (${config.shown}): the config names the store; drop --db or unset KEYSCOPE_CONFIG`
+            : `--db cannot be used with ${config.shown}, found in this directory: the config names the store; drop --db or run from another directory`,
+      );
+    }
+    const options = () => (loaded ??= config ? loadConfig(config) : Promise.resolve(undefined));
+    let now = io.now ?? Date.now;
     const ctx: Context = {
+      name,
       values,
       args,
       io,
       env,
-      now,
+      now: () => now(),
       json,
-      open(mode) {
-        if (open) return open;
-        const filename = (values.db as string | undefined) ?? (env.KEYSCOPE_DB || './keyscope.db');
-        if (filename === '') throw new UsageError('--db needs a file name');
-        // Only the commands that create may create: the others never leave an empty database
-        // behind in the wrong directory (read-only opens refuse a missing file themselves).
-        if (mode === 'write' && filename !== ':memory:' && !existsSync(filename)) {
-          throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
+      config,
+      options,
+      async open(mode, admin = false) {
+        opened ??= config ? await openConfig(config, (await options())!, io.now) : openDatabase(values.db as string | undefined, env, mode, now);
+        now = io.now ?? opened.options?.now ?? Date.now;
+        if (admin) {
+          const missing = ADMIN_METHODS.filter((method) => typeof (opened!.store as unknown as Record<string, unknown>)[method] !== 'function');
+          if (missing.length > 0) {
+            throw new UsageError(`${name} needs key administration, but ${opened.from} has no ${missing.join(', ')} (a read-only KeyStore can only verify keys)`);
+          }
         }
-        let store: SqliteStore;
-        try {
-          // Reading commands open read-only: no WAL switch, no migration, nothing written.
-          store = new SqliteStore({ filename, readonly: mode === 'read' && filename !== ':memory:' });
-        } catch (error) {
-          const code = (error as { code?: unknown }).code;
-          if (code === 'sqlite_file_missing') throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
-          if (code === 'sqlite_not_keyscope') throw new UsageError(`${(error as Error).message}; pass the keyscope database with --db <file>`);
-          throw new UsageError(`cannot open ${filename}: ${(error as Error).message}`);
-        }
-        open = { store, ks: createKeyscope({ store, usage: false, now }) };
-        return open;
+        return opened;
       },
       print: (output) => void io.stdout.write(redact(output)),
       printJson: (value) => void io.stdout.write(redact(`${JSON.stringify(value, null, 2)}\n`)),
@@ -334,18 +457,80 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     };
     return await spec.run(ctx);
   } catch (error) {
-    if (error instanceof UsageError) return fail(EXIT.usage, error.message);
+    if (error instanceof UsageError || error instanceof ConfigError) return fail(EXIT.usage, error.message);
     const code = (error as { code?: unknown })?.code;
     const message = error instanceof Error ? error.message : String(error);
     if (code === 'invalid_argument') return fail(EXIT.usage, message);
     // not_found, and anything unexpected (a locked or broken file): not a usage problem.
     return fail(EXIT.notFound, message);
   } finally {
-    if (open) {
-      await open.ks.close().catch(() => {});
-      open.store.close();
-    }
+    await opened?.ks.close().catch(() => {});
+    // The store is the CLI's (with --db) or was made by the config module for this run: close it.
+    const store = opened?.store ?? (await loaded?.catch(() => undefined))?.store;
+    await Promise.resolve()
+      .then(() => (store as { close?: () => unknown } | undefined)?.close?.())
+      .catch(() => {});
   }
+}
+
+/** A keyscope over a config's options, with what decides a key's validity and scope kept as configured. */
+async function openConfig(source: ConfigSource, options: KeyscopeOptions, now: (() => number) | undefined): Promise<Opened> {
+  let ks: Keyscope;
+  try {
+    // Not traffic: no usage recorded, no failed-attempt throttle (there is no client address), no events.
+    ks = createKeyscope({ ...options, usage: false, throttle: false, onEvent: undefined, ...(now ? { now } : {}) });
+  } catch (error) {
+    throw new ConfigError(`${source.shown}: ${(error as Error).message}`);
+  }
+  return { ks, store: options.store, projects: options.projects ?? options.store, options, from: `the store in ${source.shown}` };
+}
+
+/** The SQLite store named by `--db`, `KEYSCOPE_DB` or `./keyscope.db`, when there is no config. */
+function openDatabase(db: string | undefined, env: Record<string, string | undefined>, mode: 'read' | 'write' | 'create', now: () => number): Opened {
+  const filename = db ?? (env.KEYSCOPE_DB || './keyscope.db');
+  if (filename === '') throw new UsageError('--db needs a file name');
+  // Only the commands that create may create: the others never leave an empty database
+  // behind in the wrong directory (read-only opens refuse a missing file themselves).
+  if (mode === 'write' && filename !== ':memory:' && !existsSync(filename)) {
+    throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
+  }
+  let store: SqliteStore;
+  try {
+    // Reading commands open read-only: no WAL switch, no migration, nothing written.
+    store = new SqliteStore({ filename, readonly: mode === 'read' && filename !== ':memory:' });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'sqlite_file_missing') throw new UsageError(`no keyscope database at ${filename}; pass --db <file> or set KEYSCOPE_DB`);
+    if (code === 'sqlite_not_keyscope') throw new UsageError(`${(error as Error).message}; pass the keyscope database with --db <file>`);
+    throw new UsageError(`cannot open ${filename}: ${(error as Error).message}`);
+  }
+  return { ks: createKeyscope({ store, usage: false, now }), store, projects: store, options: undefined, from: `the SQLite store ${filename}` };
+}
+
+/** `user level: every project of <owner>` or `project level: project <id>`. */
+function describeScope(record: { level: string; projectId: string | null; ownerId: string }): string {
+  return `${record.level} level: ${record.level === 'project' ? `project ${record.projectId}` : `every project of ${record.ownerId}`}`;
+}
+
+/** The checked scope and expiry of a new key (`keys create`, `keys import`). */
+function keyScope(ctx: Context) {
+  const { values } = ctx;
+  const level = values.level;
+  if (level !== 'user' && level !== 'project') throw new UsageError('--level must be user or project');
+  if (level === 'project' && values.project === undefined) throw new UsageError('a project-level key needs --project <id>');
+  if (values['expires-in'] !== undefined && values['expires-at'] !== undefined) {
+    throw new UsageError('give --expires-in or --expires-at, not both');
+  }
+  let expiresAt: Date | null = null;
+  if (values['expires-in'] !== undefined) expiresAt = new Date(later(ctx.now(), duration(values['expires-in'] as string, '--expires-in'), '--expires-in'));
+  if (values['expires-at'] !== undefined) expiresAt = instant(values['expires-at'] as string, '--expires-at');
+  return {
+    ownerId: values.owner as string,
+    name: values.name as string,
+    level,
+    projectId: (values.project as string | undefined) ?? null,
+    expiresAt,
+  } as const;
 }
 
 /**
@@ -374,8 +559,8 @@ function commandWords(argv: readonly string[]): (string | undefined)[] {
     const arg = argv[i]!;
     if (arg === '--') break;
     if (arg.startsWith('-')) {
-      // Only --db takes a value among the options that may precede the command.
-      if (arg === '--db') i++;
+      // Of the options that may precede the command, only --config and --db take a value.
+      if (GLOBAL_VALUED.has(arg)) i++;
       continue;
     }
     words.push(arg);
@@ -418,10 +603,10 @@ function displayName(value: string, option: string): string {
   return name;
 }
 
-/** `<n>s|m|h|d` in milliseconds. */
+/** `<n>s|m|h|d|w|y` in milliseconds (`w` 7 days, `y` 365 days). */
 function duration(value: string, option: string): number {
   const match = DURATION.exec(value);
-  if (!match) throw new UsageError(`${option} must be a duration like 30s, 15m, 24h or 30d`);
+  if (!match) throw new UsageError(`${option} must be a duration like 30s, 15m, 24h, 30d, 2w or 1y`);
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }
 
@@ -462,12 +647,12 @@ function daysIn(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
-/** The key for `keys verify`: `KEYSCOPE_API_KEY`, else stdin. Never argv: argv shows in `ps` and shell history. */
-async function readKey(ctx: Context): Promise<string> {
+/** The key for `keys verify` / `keys import`: `KEYSCOPE_API_KEY`, else stdin. Never argv: argv shows in `ps` and shell history. */
+async function readKey(ctx: Context, purpose: 'verify' | 'import'): Promise<string> {
   const fromEnv = ctx.env.KEYSCOPE_API_KEY;
   if (fromEnv) return fromEnv.trim();
   const stdin = ctx.io.stdin;
-  if (!stdin || stdin.isTTY) throw new UsageError('no key to verify: set KEYSCOPE_API_KEY or pipe the key on stdin');
+  if (!stdin || stdin.isTTY) throw new UsageError(`no key to ${purpose}: set KEYSCOPE_API_KEY or pipe the key on stdin`);
   let input = '';
   for await (const chunk of stdin) {
     input += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
@@ -475,6 +660,6 @@ async function readKey(ctx: Context): Promise<string> {
     if (input.length > 4_096) break;
   }
   const key = input.trim();
-  if (key === '') throw new UsageError('no key to verify: set KEYSCOPE_API_KEY or pipe the key on stdin');
+  if (key === '') throw new UsageError(`no key to ${purpose}: set KEYSCOPE_API_KEY or pipe the key on stdin`);
   return key;
 }

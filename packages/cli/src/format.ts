@@ -1,4 +1,4 @@
-import type { KeyInfo, KeyUsage, Project } from '@keyscope/core';
+import { keyStatus, type KeyInfo, type KeyStatus, type KeyUsage, type Project } from '@keyscope/core';
 
 /** The `--json` shape of a key in `keys create` / `keys rotate`. */
 export interface KeyJson {
@@ -16,7 +16,8 @@ export interface KeyJson {
 export interface ListedKeyJson extends KeyJson {
   revokedAt: string | null;
   lastUsedAt: string | null;
-  status: 'active' | 'revoked' | 'expired';
+  /** At the time of listing: `expiring` is active but expires within 7 days. */
+  status: KeyStatus;
 }
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
@@ -35,9 +36,9 @@ export function keyJson(record: KeyInfo): KeyJson {
   };
 }
 
-/** A key as `keys list --json` prints it, with its status at `now`. */
+/** A key as `keys list --json` prints it, with its status at `now` (core's {@link keyStatus}). */
 export function listedKeyJson(record: KeyInfo, now: number): ListedKeyJson {
-  return { ...keyJson(record), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt), status: status(record, now) };
+  return { ...keyJson(record), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt), status: keyStatus(record, now) };
 }
 
 /** A key's usage as `keys usage --json` prints it. */
@@ -48,13 +49,6 @@ export function usageJson(usage: KeyUsage) {
     total: usage.days.reduce((sum, d) => sum + d.count, 0),
     days: usage.days.map((d) => ({ day: d.day, count: d.count })),
   };
-}
-
-/** `revoked`, `expired` (at `now`, epoch ms) or `active`. */
-export function status(record: KeyInfo, now: number): ListedKeyJson['status'] {
-  if (record.revokedAt !== null) return 'revoked';
-  if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return 'expired';
-  return 'active';
 }
 
 /** A date for people: ISO 8601 to the second, or a dash. */
@@ -69,11 +63,23 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** The `keys list` table. */
-export function keysTable(records: readonly KeyInfo[], now: number): string {
+/** The `keys list` table; with `owner`, an OWNER column (`keys list --all`). */
+export function keysTable(records: readonly KeyInfo[], now: number, columns: { owner?: boolean } = {}): string {
+  const owner = columns.owner === true;
   return table(
-    ['ID', 'NAME', 'LEVEL', 'PROJECT', 'START', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
-    records.map((r) => [r.id, r.name, r.level, r.projectId ?? '-', `${r.start}…`, status(r, now), when(r.createdAt), when(r.expiresAt), when(r.lastUsedAt, 'never')]),
+    ['ID', ...(owner ? ['OWNER'] : []), 'NAME', 'LEVEL', 'PROJECT', 'START', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
+    records.map((r) => [
+      r.id,
+      ...(owner ? [r.ownerId] : []),
+      r.name,
+      r.level,
+      r.projectId ?? '-',
+      `${r.start}…`,
+      keyStatus(r, now),
+      when(r.createdAt),
+      when(r.expiresAt),
+      when(r.lastUsedAt, 'never'),
+    ]),
   );
 }
 
