@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the TypeScript sources; test/package checks the built output separately.
     alias: {
       '@keyscope/core': src('core'),
+      '@keyscope/express/augment': fileURLToPath(new URL('./packages/express/src/augment.ts', import.meta.url)),
       '@keyscope/express': src('express'),
       '@keyscope/koa': src('koa'),
       '@keyscope/fastify': src('fastify'),

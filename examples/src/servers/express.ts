@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { keyscope } from '@keyscope/express';
+import '@keyscope/express/augment';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';

@@ -1,15 +1,6 @@
 import { checkAdapterOptions, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Request, RequestHandler } from 'express';
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      /** Who is calling, set by `@keyscope/express` once the request is authenticated. */
-      auth?: AuthContext;
-    }
-  }
-}
 
 /** Options of {@link keyscope}. */
 export interface KeyscopeExpressOptions {
@@ -23,15 +14,39 @@ export interface KeyscopeExpressOptions {
    * `next(err)` with a `KeyscopeError` (`status`, `headers`, `body`) for your error handler.
    */
   onError?: 'respond' | 'next';
+  /**
+   * The request property that receives the {@link AuthContext}: `'auth'` (default), another name
+   * when `req.auth` is taken (Auth0's `express-oauth2-jwt-bearer` sets `req.auth` too), or `false`
+   * for none. {@link authOf} reads it whatever the property.
+   */
+  property?: string | false;
+}
+
+const decisions = new WeakMap<Request, AuthContext>();
+
+/**
+ * Who is calling: the {@link AuthContext} keyscope decided for this request, typed without any
+ * global augmentation. Throws when keyscope has not authenticated the request (a route that is not
+ * behind it), so a handler cannot run on a missing decision by mistake.
+ *
+ * @example app.get('/sites', (req, res) => res.json(listSites(authOf(req).projectId!)))
+ */
+export function authOf(req: Request): AuthContext {
+  const auth = decisions.get(req);
+  if (auth === undefined) throw new Error('keyscope has not authenticated this request: mount keyscope() before this route');
+  return auth;
 }
 
 /**
- * Express middleware: authenticates the request and sets `req.auth`, or refuses it.
+ * Express middleware: authenticates the request and sets `req.auth` (see `property`), or refuses it.
  *
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (req, res) => res.json(req.auth))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
-  const { project, onError } = checkAdapterOptions(ks, options, 'next');
+  const { project, onError, property = 'auth' } = checkAdapterOptions(ks, options, 'next');
+  if (property !== false && (typeof property !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(property) || property === '__proto__')) {
+    throw new TypeError(`options.property must be a property name or false, got ${JSON.stringify(property)}`);
+  }
   return withProjectRule<RequestHandler>(function keyscopeMiddleware(req, res, next) {
     // Found only if the project rule needs it (a user key without X-Project-ID), then once.
     let ahead: RouteAhead | undefined;
@@ -48,7 +63,8 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
     })
       .then((result) => {
         if (result.ok) {
-          req.auth = result.auth;
+          decisions.set(req, result.auth);
+          if (property !== false) (req as unknown as Record<string, unknown>)[property] = result.auth;
           return next();
         }
         if (onError === 'next') return next(toKeyscopeError(result.error));

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { keyscope, type KeyscopeExpressOptions } from '@keyscope/express';
+import { authOf, keyscope, type KeyscopeExpressOptions } from '@keyscope/express';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ks, userKey } from '../../../test/support/adapter-fixture.js';
@@ -42,6 +42,40 @@ describe('@keyscope/express', () => {
     expect(() => keyscope(ks, { onError: 'throw' } as unknown as KeyscopeExpressOptions)).toThrow(/options\.onError/);
     expect(() => keyscope(ks, { project: 'sometimes' } as unknown as KeyscopeExpressOptions)).toThrow(TypeError);
     expect(() => keyscope({} as never)).toThrow(/createKeyscope/);
+  });
+
+  it("property: puts the caller under another name (req.auth can be another library's), and authOf(req) reads it whatever the name", async () => {
+    const app = express();
+    app.use((req, _res, next) => ((req as unknown as { auth: string }).auth = 'from another library', next()));
+    app.get('/validate', keyscope(ks, { property: 'apiKey' }), (req, res) => {
+      res.json({ auth: (req as unknown as { auth: unknown }).auth, apiKey: (req as unknown as { apiKey: unknown }).apiKey, authOf: authOf(req) });
+    });
+    app.get('/none', keyscope(ks, { property: false, project: 'optional' }), (req, res) => void res.json({ has: 'auth' in req && typeof (req as { auth?: unknown }).auth === 'object', authOf: authOf(req).keyId }));
+    const res = await call(app, '/validate', { 'X-API-Key': userKey });
+    const body = JSON.parse(res.text);
+    expect(body.auth).toBe('from another library');
+    expect(body.apiKey).toMatchObject({ ownerId: 'usr_1', projectId: null });
+    expect(body.authOf).toEqual(body.apiKey);
+    const none = JSON.parse((await call(app, '/none', { 'X-API-Key': userKey })).text);
+    expect(none).toEqual({ has: false, authOf: body.apiKey.keyId });
+  });
+
+  it('authOf(req) throws on a request keyscope did not authenticate: a handler cannot run on a missing decision by mistake', async () => {
+    const app = express();
+    app.get('/open', (req, res) => {
+      try {
+        authOf(req);
+        res.send('no throw');
+      } catch (error) {
+        res.status(500).send((error as Error).message);
+      }
+    });
+    const res = await call(app, '/open', {});
+    expect(res.status).toBe(500);
+    expect(res.text).toMatch(/has not authenticated this request/);
+    expect(() => keyscope(ks, { property: '' })).toThrow(/options\.property/);
+    expect(() => keyscope(ks, { property: '__proto__' })).toThrow(/options\.property/);
+    expect(() => keyscope(ks, { property: 42 } as unknown as KeyscopeExpressOptions)).toThrow(/options\.property/);
   });
 
   it('does not mutate the options passed in', async () => {

@@ -1,6 +1,7 @@
 import express from 'express';
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { keyscope } from '@keyscope/express';
+import '@keyscope/express/augment'; // types req.auth (leave it out beside another req.auth: see authOf)
 
 const store = new MemoryStore(); // in production: @keyscope/sqlite, or your own KeyStore
 store.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
