@@ -78,6 +78,7 @@ describe('durations', () => {
     const help = await cli(['--help']);
     expect(help.stdout).toMatch(/<n>w/);
     expect(help.stdout).toMatch(/<n>y/);
+    for (const words of ['keys import', 'keys generate', '--all', '--config <file>', 'KEYSCOPE_CONFIG', 'keyscope.config.ts', '--version']) expect(help.stdout).toContain(words);
   });
 });
 

@@ -15,7 +15,7 @@ let base: string;
 let serverOutput = '';
 
 async function cliJson(args: string[]): Promise<any> {
-  const run = await runCli([...args, '--json'], { env: { KEYSCOPE_DB: db } });
+  const run = await runCli([...args, '--json'], { env: { KEYSCOPE_DB: db }, cwd: dir });
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   return JSON.parse(run.stdout);

@@ -15,6 +15,8 @@ async function run(argv: string[], options: { env?: Record<string, string>; stdi
     stderr: { write: (t: string) => (stderr += t) },
     ...(stdin ? { stdin } : {}),
     env: options.env ?? {},
+    // Not the repository: a keyscope.config.* there would be loaded.
+    cwd: tmpdir(),
   });
   return { code, stdout, stderr };
 }

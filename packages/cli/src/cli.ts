@@ -247,7 +247,8 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const { owner, all } = ctx.values;
       if ((owner === undefined) === (all !== true)) throw new UsageError('keys list needs --owner <ownerId> or --all (one of them)');
-      const { ks, store, from } = await ctx.open('read', true);
+      // --all needs only the store's listAllKeys; an owner's list goes through key administration.
+      const { ks, store, from } = await ctx.open('read', all !== true);
       const now = ctx.now();
       let records: KeyRecord[] | Awaited<ReturnType<Keyscope['keys']['list']>>;
       if (all) {
@@ -429,20 +430,19 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       );
     }
     const options = () => (loaded ??= config ? loadConfig(config) : Promise.resolve(undefined));
-    let now = io.now ?? Date.now;
+    const now = io.now ?? Date.now;
     const ctx: Context = {
       name,
       values,
       args,
       io,
       env,
-      now: () => now(),
+      now,
       json,
       config,
       options,
       async open(mode, admin = false) {
-        opened ??= config ? await openConfig(config, (await options())!, io.now) : openDatabase(values.db as string | undefined, env, mode, now);
-        now = io.now ?? opened.options?.now ?? Date.now;
+        opened ??= config ? await openConfig(config, (await options())!, now) : openDatabase(values.db as string | undefined, env, mode, now);
         if (admin) {
           const missing = ADMIN_METHODS.filter((method) => typeof (opened!.store as unknown as Record<string, unknown>)[method] !== 'function');
           if (missing.length > 0) {
@@ -474,11 +474,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 }
 
 /** A keyscope over a config's options, with what decides a key's validity and scope kept as configured. */
-async function openConfig(source: ConfigSource, options: KeyscopeOptions, now: (() => number) | undefined): Promise<Opened> {
+async function openConfig(source: ConfigSource, options: KeyscopeOptions, now: () => number): Promise<Opened> {
   let ks: Keyscope;
   try {
-    // Not traffic: no usage recorded, no failed-attempt throttle (there is no client address), no events.
-    ks = createKeyscope({ ...options, usage: false, throttle: false, onEvent: undefined, ...(now ? { now } : {}) });
+    // Not traffic: no usage recorded, no failed-attempt throttle (there is no client address), no
+    // events. The clock is the CLI's, as for the expiries it computes.
+    ks = createKeyscope({ ...options, usage: false, throttle: false, onEvent: undefined, now });
   } catch (error) {
     throw new ConfigError(`${source.shown}: ${(error as Error).message}`);
   }
