@@ -8,10 +8,17 @@ declare module 'fastify' {
     auth: AuthContext | null;
   }
   interface FastifyContextConfig {
-    /** Per-route rule: `{ project }` wins over the path list; `false` makes the route public. */
-    keyscope?: { project?: ProjectRequirement } | false;
+    /**
+     * Per-route rule: `{ project }` wins over the path list; `false` makes the route public.
+     * (`project` is required, so `true` or a misspelt key is a type error; in JavaScript, route
+     * registration throws.)
+     */
+    keyscope?: KeyscopeRouteRule;
   }
 }
+
+/** A route's keyscope rule, in its `config.keyscope`. */
+export type KeyscopeRouteRule = { project: ProjectRequirement } | false;
 
 /** Options of the {@link keyscope} plugin. */
 export interface KeyscopeFastifyOptions {
@@ -29,6 +36,17 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
   // Registered inside `register(..., { prefix })`, route URLs are matched relative to the prefix.
   const prefix = fastify.prefix;
   if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
+
+  // A rule that means nothing is a mistake to hear about when the route is added, not a request later.
+  fastify.addHook('onRoute', (route) => {
+    const rule: unknown = (route.config as { keyscope?: unknown } | undefined)?.keyscope;
+    if (rule === undefined || rule === false) return;
+    const keys = rule !== null && typeof rule === 'object' ? Object.keys(rule) : [];
+    const project = (rule as { project?: unknown } | null)?.project;
+    if (keys.length !== 1 || keys[0] !== 'project' || (project !== 'optional' && project !== 'required')) {
+      throw new TypeError(`${route.method} ${route.url}: config.keyscope must be false or { project: 'optional' | 'required' }, got ${JSON.stringify(rule)}`);
+    }
+  });
 
   fastify.addHook('onRequest', async function keyscopeOnRequest(request, reply) {
     // routeOptions is rebuilt on every read: read it once.

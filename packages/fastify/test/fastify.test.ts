@@ -26,6 +26,19 @@ describe('@keyscope/fastify', () => {
     expect(health.json()).toEqual({ auth: null });
   });
 
+  it.each([true, 'optional', {}, { projects: 'optional' }, { project: 'maybe' }, { project: 'optional', extra: 1 }, null])(
+    'a route whose config.keyscope is %j throws when it is added, not at request time',
+    async (rule) => {
+      const app = Fastify();
+      await app.register(keyscope, { keyscope: ks });
+      expect(() => app.get('/x', { config: { keyscope: rule as never } }, () => 'ok')).toThrow(/GET \/x: config\.keyscope must be false or \{ project/);
+      // The good forms are accepted.
+      app.get('/ok', { config: { keyscope: { project: 'optional' } } }, () => 'ok');
+      app.get('/public', { config: { keyscope: false } }, () => 'ok');
+      await app.ready();
+    },
+  );
+
   it('refuses in onRequest, before the body is parsed', async () => {
     const app = Fastify();
     await app.register(keyscope, { keyscope: ks });
