@@ -7,6 +7,7 @@ import { generateKey, isWellFormedKey } from '@keyscope/core';
 import { assertBuilt, runCli, type Run } from './helpers.js';
 
 const IMPORTING = fileURLToPath(new URL('./fixtures/config/imported.config.mjs', import.meta.url));
+const NO_LIST_ALL = fileURLToPath(new URL('./fixtures/config/no-list-all.config.mjs', import.meta.url));
 const DAY = 86_400_000;
 
 let dir: string;
@@ -162,8 +163,17 @@ describe('keys list --all', () => {
     expect(table.stdout).toMatch(/\bbob\b/);
   });
 
+  it('lists every owner’s keys of a SQLite database given with --db', async () => {
+    const db = join(dir, 'all-sqlite.db');
+    const a = await json(['keys', 'create', '--db', db, '--owner', 'carol', '--name', 'c', '--level', 'user']);
+    const b = await json(['keys', 'create', '--db', db, '--owner', 'dave', '--name', 'd', '--level', 'user']);
+    keys.push(a.key, b.key);
+    const all = await json(['keys', 'list', '--all', '--db', db]);
+    expect(all.map((k: any) => k.ownerId)).toEqual(['carol', 'dave']);
+  });
+
   it('exits 2 when the store cannot list every key, or with --owner, or with neither', async () => {
-    expect(await fails(2, ['keys', 'list', '--all'])).toMatch(/listAllKeys/);
+    expect(await fails(2, ['keys', 'list', '--all', '--config', NO_LIST_ALL])).toMatch(/listAllKeys/);
     expect(await fails(2, ['keys', 'list', '--all', '--owner', 'u1'])).toMatch(/--owner <ownerId> or --all/);
     expect(await fails(2, ['keys', 'list'])).toMatch(/--owner <ownerId> or --all/);
     expect(existsSync(join(dir, 'keyscope.db'))).toBe(false);

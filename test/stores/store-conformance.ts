@@ -111,6 +111,15 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         expect(await store.listKeys('user_nobody')).toEqual([]);
       });
 
+      it("lists every owner's keys oldest first with listAllKeys", async () => {
+        expect(typeof store.listAllKeys, 'keyscope keys list --all needs it').toBe('function');
+        const b = keyRecord({ ownerId: 'user_2', createdAt: new Date(Date.UTC(2025, 0, 2)) });
+        const a = keyRecord({ ownerId: 'user_1', createdAt: new Date(Date.UTC(2025, 0, 1)) });
+        const c = keyRecord({ ownerId: 'user_1', createdAt: new Date(Date.UTC(2025, 0, 3)), revokedAt: new Date(Date.UTC(2025, 0, 4)) });
+        for (const r of [b, c, a]) await store.createKey(stored(r));
+        expect(await store.listAllKeys!()).toEqual([stored(a), stored(b), stored(c)]);
+      });
+
       it('hands out copies: changing what it returned or what it was given changes nothing stored', async () => {
         const record = keyRecord({ expiresAt: new Date(Date.UTC(2030, 0, 1)) });
         const expected = structuredClone(stored(record));

@@ -74,6 +74,10 @@ export class MemoryStore implements KeyAdminStore {
       .map(copy);
   }
 
+  async listAllKeys(): Promise<KeyRecord[]> {
+    return [...this.keys.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(copy);
+  }
+
   async revokeKey(id: string, at: Date): Promise<boolean> {
     const record = this.keys.get(id);
     if (!record) return false;

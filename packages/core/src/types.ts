@@ -96,6 +96,8 @@ export interface KeyAdminStore extends KeyStore {
   getKey(id: string): Promise<KeyRecord | null>;
   /** Every key of `ownerId`, revoked and expired ones included, oldest first. */
   listKeys(ownerId: string): Promise<KeyRecord[]>;
+  /** Optional: every key of every owner, revoked and expired ones included, oldest first (`keyscope keys list --all`). */
+  listAllKeys?(): Promise<KeyRecord[]>;
   /** Mark a key revoked at `at`; `false` when no such key. Revoking twice keeps the first time. */
   revokeKey(id: string, at: Date): Promise<boolean>;
   /** Set a key's expiry (used by rotation's grace period); `false` when no such key. */

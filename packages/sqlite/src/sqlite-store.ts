@@ -219,6 +219,11 @@ export class SqliteStore implements KeyAdminStore {
     return this.sql.byOwner.all(ownerId).map((row) => toRecord(row)!);
   }
 
+  /** Every key of every owner, oldest first. */
+  async listAllKeys(): Promise<KeyRecord[]> {
+    return this.sql.all.all().map((row) => toRecord(row)!);
+  }
+
   /** Mark a key revoked at `at` (a second revocation keeps the first time); `false` if unknown. */
   async revokeKey(id: string, at: Date): Promise<boolean> {
     const found = this.write(() => this.sql.revoke.run(at.getTime(), id)).changes > 0;
@@ -350,6 +355,7 @@ function statements(db: Database.Database) {
     byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE hash = ?`),
     byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`),
     byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
+    all: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY created_at, rowid`),
     insertKey: db.prepare(
       `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at)`,
     ),
