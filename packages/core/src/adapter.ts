@@ -1,3 +1,4 @@
+import type { HeaderSource } from './headers.js';
 import type { Keyscope, ProjectRequirement } from './keyscope.js';
 
 /** What every adapter accepts besides its framework's own settings. */
@@ -41,6 +42,17 @@ export function pathBelow(prefix: string | undefined, path: string): string {
   const rest = path.slice(prefix.length);
   if (rest === '' || rest.startsWith('?')) return `/${rest}`;
   return rest.startsWith('/') ? rest : path;
+}
+
+/**
+ * The headers a Node adapter hands the core: Node's parsed `headers`, or `headersDistinct` when
+ * `ks` reads `Authorization` (Node keeps only the first of several `Authorization` headers, and
+ * two different keys there must be refused, not silently cut to one).
+ *
+ * @example ks.authenticate({ headers: nodeHeaders(ks, req), ... })
+ */
+export function nodeHeaders(ks: Keyscope, message: { headers: HeaderSource; headersDistinct?: HeaderSource }): HeaderSource {
+  return ks.acceptsBearer && message.headersDistinct !== undefined ? message.headersDistinct : message.headers;
 }
 
 /** Where an adapter's middleware keeps the project requirement it was given (see {@link withProjectRule}). */

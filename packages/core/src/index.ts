@@ -37,5 +37,5 @@ export type {
   UsageDay,
   UsageEntry,
 } from './types.js';
-export { checkAdapterOptions, pathBelow, projectRuleOf, withProjectRule } from './adapter.js';
+export { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, withProjectRule } from './adapter.js';
 export type { AdapterOptions } from './adapter.js';

@@ -63,6 +63,11 @@ export interface Keyscope {
    * @example app.get('/projects', async (req, res) => res.json(await ks.projectsFor(req.auth!)))
    */
   projectsFor(auth: AuthContext): Promise<Project[]>;
+  /**
+   * True when `Authorization: Bearer` is read too. Node keeps only the first of several
+   * `Authorization` headers, so Node adapters then pass `headersDistinct` to see them all.
+   */
+  readonly acceptsBearer: boolean;
   /** True when the failed-attempt throttle is on: adapters must then pass `clientIp`. */
   readonly needsClientAddress: boolean;
   /** Flush usage and stop timers and subscriptions. The store stays open: close it yourself. */
@@ -293,6 +298,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       ownership.invalidate(projectId);
     },
     needsClientAddress: throttle !== undefined,
+    acceptsBearer: bearer,
     async close() {
       for (const unsubscribe of subscriptions) unsubscribe?.();
       await usage?.close();

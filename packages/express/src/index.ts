@@ -1,4 +1,4 @@
-import { checkAdapterOptions, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Request, RequestHandler } from 'express';
 
 
@@ -52,7 +52,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
     let ahead: RouteAhead | undefined;
     const route = () => (ahead ??= routeAhead(req));
     ks.authenticate({
-      headers: req.headers,
+      headers: nodeHeaders(ks, req),
       method: req.method,
       // A keyscope on the route itself, with its own requirement, decides: the more specific rule wins.
       project: project ?? (() => route().rule),

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -54,7 +54,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     const rule = config.keyscope;
     if (rule === false) return;
     const path = pathBelow(prefix, url ?? request.url);
-    const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
+    const result = await ks.authenticate({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
     if (result.ok) {
       request.auth = result.auth;
       return;

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -42,7 +42,7 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
   const { project, onError } = checkAdapterOptions(ks, options, 'throw');
   const check: Check = async (ctx, next, path, rule) => {
     // `request: ctx`: stacked keyscope middlewares authenticate this request once.
-    const result = await ks.authenticate({ headers: ctx.headers, method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
+    const result = await ks.authenticate({ headers: nodeHeaders(ks, ctx.req), method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
       return next();
