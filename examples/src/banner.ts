@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { databaseFile } from '../keyscope.config.js';
 import type { DemoKeys } from './seed.js';
 
 /** A host to put in a URL: wildcard addresses are reached on loopback, IPv6 goes in brackets. */
@@ -8,8 +10,9 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function shellPath(file: string): string {
-  const relative = path.relative(process.cwd(), file);
+/** A path as a shell word, relative to `from` when inside it. */
+function shellPath(file: string, from = process.cwd()): string {
+  const relative = path.relative(from, file);
   const shown = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
   return /^[\w./-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
 }
@@ -24,10 +27,11 @@ interface Example {
 }
 
 /**
- * What the first start prints: both demo keys, once, and curl lines that show each answer.
- * Every example is a `# <status>: <why>` line followed by its `curl` line.
+ * What the first start prints: both demo keys, once, curl lines that show each answer, and how
+ * to reach the keys with the CLI. Every example is a `# <status>: <why>` line followed by its
+ * `curl` line.
  */
-export function seededBanner(keys: DemoKeys, base: string): string {
+export function seededBanner(keys: DemoKeys, base: string, db: string): string {
   const { userKey: user, projectKey: project } = keys;
   const examples: Example[] = [
     { status: 200, why: 'any valid key may call /validate without X-Project-ID', path: '/validate', key: user },
@@ -54,6 +58,9 @@ export function seededBanner(keys: DemoKeys, base: string): string {
     'Try them:',
     '',
     ...lines,
+    ...cliIntro(),
+    `  ${cliCommand(db, 'keys list --owner demo-user')}`,
+    '',
   ].join('\n');
 }
 
@@ -65,17 +72,43 @@ function curl(base: string, e: Example): string {
   return parts.join(' ');
 }
 
+/** Where `pnpm keyscope` runs (the root package's script), whatever directory the server runs in. */
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The module holding the keyscope options this server uses; the CLI loads it with `--config`. */
+const CONFIG_FILE = fileURLToPath(new URL('../keyscope.config.ts', import.meta.url));
+
+/**
+ * A CLI command on this server's keys, to run from the repository root: `--config` names
+ * keyscope.config.ts, which finds the database as the server did (`KEYSCOPE_DB`, else
+ * `.keyscope/example.db` in the current directory), so `KEYSCOPE_DB=…` is added only when the
+ * server's file is not the one the CLI would find there by default.
+ */
+export function cliCommand(db: string, args: string): string {
+  const env = db === databaseFile({}, REPO_ROOT) ? '' : `KEYSCOPE_DB=${shellPath(db, REPO_ROOT)} `;
+  const [group, command, ...rest] = args.split(' ');
+  return [`${env}pnpm keyscope ${group} ${command}`, '--config', shellPath(CONFIG_FILE, REPO_ROOT), ...rest].join(' ');
+}
+
+/** The CLI, and where it finds this server's options; printed by every start. */
+function cliIntro(): string[] {
+  return [
+    'Manage keys with the CLI from the repository root (run `pnpm build` once first). It loads',
+    `${shellPath(CONFIG_FILE, REPO_ROOT)}, the keyscope options this server uses, so the two agree on`,
+    'the database, key prefix, headers and project-optional paths:',
+    '',
+  ];
+}
+
 /** What later starts print: the keys are in the file (hashed), so say how to make another. */
 export function reuseBanner(db: string, seeded: boolean): string {
-  const dbArg = shellPath(db);
   return [
     '',
-    `Using the existing database ${dbArg}${seeded ? ' (its demo keys were printed on its first start only)' : ''}.`,
-    'Make a key with the CLI (build the packages once first with `pnpm build`):',
-    '',
-    ...(seeded ? [] : [`  pnpm keyscope projects add --db ${dbArg} --owner demo-user --name Alpha --id proj_alpha`]),
-    `  pnpm keyscope keys create --db ${dbArg} --owner demo-user --name my-key --level user`,
-    `  pnpm keyscope keys create --db ${dbArg} --owner demo-user --name my-alpha-key --level project --project proj_alpha`,
+    `Using the existing database ${shellPath(db)}${seeded ? ' (its demo keys were printed on its first start only)' : ''}.`,
+    ...cliIntro(),
+    ...(seeded ? [] : [`  ${cliCommand(db, 'projects add --owner demo-user --name Alpha --id proj_alpha')}`]),
+    `  ${cliCommand(db, 'keys create --owner demo-user --name my-key --level user')}`,
+    `  ${cliCommand(db, 'keys create --owner demo-user --name my-alpha-key --level project --project proj_alpha')}`,
+    `  ${cliCommand(db, 'keys list --owner demo-user')}`,
     '',
   ].join('\n');
 }

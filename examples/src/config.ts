@@ -1,15 +1,18 @@
-import path from 'node:path';
+import { databaseFile } from '../keyscope.config.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
 
-/** How the example server runs, read once from the environment. */
+/**
+ * How the example server runs, read once from the environment. What keyscope itself needs (the
+ * store, key prefix, headers) is in keyscope.config.ts, shared with the CLI.
+ */
 export interface Config {
   framework: Framework;
   port: number;
   host: string;
-  /** SQLite file holding keyscope's tables and the monitoring data. */
+  /** SQLite file holding keyscope's tables and the monitoring data (`databaseFile` in keyscope.config.ts). */
   db: string;
   seed: boolean;
   /** Failed key attempts allowed per client address per minute before 429. */
@@ -38,7 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     framework: framework as Framework,
     port,
     host: env.HOST || '127.0.0.1',
-    db: path.resolve(env.KEYSCOPE_DB || path.join('.keyscope', 'example.db')),
+    db: databaseFile(env),
     seed: (env.KEYSCOPE_SEED || 'on').toLowerCase() !== 'off',
     maxFailures,
     logLevel: logLevel as LogLevel,

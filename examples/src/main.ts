@@ -2,10 +2,8 @@
  * `pnpm start`: the example monitoring API on the framework named by FRAMEWORK, over one SQLite
  * file (keyscope's tables and the monitoring data side by side). See examples/README.md.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { createKeyscope } from '@keyscope/core';
-import { SqliteStore } from '@keyscope/sqlite';
+import keyscopeOptions from '../keyscope.config.js';
 import { createApi } from './api.js';
 import { baseUrl, reuseBanner, seededBanner } from './banner.js';
 import { loadConfig } from './config.js';
@@ -14,17 +12,22 @@ import { MonitoringData } from './data.js';
 import { seedDemo, type DemoKeys } from './seed.js';
 import type { StartServer } from './servers/types.js';
 
+// The environment is checked before anything is opened.
 const config = loadConfig();
-mkdirSync(path.dirname(config.db), { recursive: true });
 
-const store = new SqliteStore({ filename: config.db });
+// The options the CLI loads too (keyscope.config.ts: the store on config.db, key prefix, headers,
+// project-optional paths), and on top of them what only a server taking traffic needs.
+const options = keyscopeOptions();
+const { store } = options;
 const data = new MonitoringData(config.db);
 const ks = createKeyscope({
-  store,
+  ...options,
   // On in the examples (off by default in core): a client guessing keys gets 429 for a minute.
   throttle: { maxFailures: config.maxFailures, windowMs: 60_000 },
   // A JSON line per refusal, store error, failed usage write and tripped throttle (see log.ts).
   onEvent: eventLogger(config.logLevel),
+  // Each key's last use and daily counts (GET /usage), written in batches once a second.
+  usage: { flushIntervalMs: 1_000 },
 });
 
 let demoKeys: DemoKeys | undefined;
@@ -41,7 +44,7 @@ const api = createApi({ keyscope: ks, data, testDelayMs: config.testDelayMs });
 const server = await start({ keyscope: ks, api }, { port: config.port, host: config.host });
 const base = baseUrl(config.host, server.port);
 
-if (demoKeys) console.log(seededBanner(demoKeys, base));
+if (demoKeys) console.log(seededBanner(demoKeys, base, config.db));
 else console.log(reuseBanner(config.db, data.isSeeded()));
 console.log(`keyscope example API (${config.framework}) listening on ${base}`);
 console.log(`OpenAPI 3.1 description (no key needed): ${base}/openapi.json`);

@@ -2,6 +2,9 @@
  * Runs the example API and the keyscope CLI as real processes, the way a user does: the
  * example's entry point and the CLI's bin, through tsx with examples/tsconfig.json mapping
  * `@keyscope/*` to the packages' sources (what `pnpm start` does), each on its own temp DB.
+ *
+ * The CLI loads examples/keyscope.config.ts with jiti, as it loads any app's config; jiti does not
+ * read tsconfig paths, so that module's `@keyscope/sqlite` is the built package (`pnpm build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -120,12 +123,15 @@ export function cli(db: string, args: string[]): Promise<CliResult> {
   return cliRaw([...args, '--db', db]);
 }
 
-/** Run the `keyscope` CLI with exactly these arguments, from the repository root. */
-export function cliRaw(args: string[]): Promise<CliResult> {
+/**
+ * Run the `keyscope` CLI with exactly these arguments, from the repository root (where `pnpm
+ * keyscope` runs), with only the `KEYSCOPE_*` variables in `env` set.
+ */
+export function cliRaw(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       cwd: ROOT,
-      env: nodeEnv({}),
+      env: nodeEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -139,6 +145,52 @@ export function cliRaw(args: string[]): Promise<CliResult> {
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Split a printed command line as a POSIX shell would. Only plain words and single quotes are expected. */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  const pattern = /'([^']*)'|([A-Za-z0-9_@%+=:,./-]+)|(\s+)/y;
+  let word: string | undefined;
+  let at = 0;
+  for (let match = pattern.exec(line); match; match = pattern.exec(line)) {
+    at = pattern.lastIndex;
+    if (match[3] !== undefined) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else {
+      word = (word ?? '') + (match[1] ?? match[2]);
+    }
+  }
+  if (at !== line.length) throw new Error(`not ready to paste (unexpected ${JSON.stringify(line[at])}): ${line}`);
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** A CLI line as the example prints it, `[NAME=value …] pnpm keyscope <args>`: its variables and the CLI's arguments. */
+export function printedCli(line: string): { env: Record<string, string>; args: string[] } {
+  const words = shellWords(line);
+  const env: Record<string, string> = {};
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? '')) {
+    const word = words.shift()!;
+    env[word.slice(0, word.indexOf('='))] = word.slice(word.indexOf('=') + 1);
+  }
+  if (words[0] !== 'pnpm' || words[1] !== 'keyscope') throw new Error(`not a pnpm keyscope line: ${line}`);
+  return { env, args: words.slice(2) };
+}
+
+/** Every `pnpm keyscope` line in a server's output, in order, trimmed. */
+export function printedCliLines(output: string): string[] {
+  return output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => /^(?:[A-Z_][A-Z0-9_]*=\S+ )*pnpm keyscope /.test(line));
+}
+
+/** Run a printed CLI line as printed (plus `extra` arguments), from the repository root. */
+export function runPrintedCli(line: string, extra: string[] = []): Promise<CliResult> {
+  const { env, args } = printedCli(line);
+  return cliRaw([...args, ...extra], env);
 }
 
 /** `keyscope <args> --json`, expecting success; the parsed document. */

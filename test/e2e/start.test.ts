@@ -1,43 +1,83 @@
 /**
  * `pnpm start` as a newcomer meets it: the first start seeds and prints two keys and curl
- * lines; those lines get the statuses they claim; later starts reuse the file and say how to
- * make a key with the CLI, and that advice works.
+ * lines; those lines get the statuses they claim; every start prints CLI lines that load
+ * examples/keyscope.config.ts, the options the server uses, and those lines work against it.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { send } from '../conformance/http.js';
-import { cliRaw, demoKeys, keyscopeLog, startServer, processScope, until, type CreatedKey, type ServerProcess } from './harness.js';
+import {
+  cliRaw,
+  demoKeys,
+  keyscopeLog,
+  printedCli,
+  printedCliLines,
+  processScope,
+  runPrintedCli,
+  shellWords,
+  startServer,
+  until,
+  type CliResult,
+  type CreatedKey,
+  type ServerProcess,
+} from './harness.js';
 
 const HAS_CURL = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
 const KEY_PATTERN = /ks_[A-Za-z0-9]{20,}/;
+/** The config every printed CLI line names, as printed (relative to the repository root). */
+const CONFIG = 'examples/keyscope.config.ts';
+/**
+ * How soon a running server refuses a key the CLI revoked: the SQLite store looks for other
+ * processes' writes every 500 ms (packages/sqlite README); 2 s, as its own tests allow, for a
+ * busy machine. Measured from the CLI's exit, after the revocation committed.
+ */
+const REVOKE_BOUND_MS = 2_000;
+
+interface ListedKey {
+  id: string;
+  name: string;
+  ownerId: string;
+  level: 'user' | 'project';
+  projectId: string | null;
+  status: string;
+}
+
+function ok(result: CliResult, what: string): string {
+  expect(result.code, `${what}: ${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+/** Each printed CLI line names the example's config and, for a database other than the default, KEYSCOPE_DB; never --db. */
+function expectConfigLines(lines: string[], db: string): void {
+  for (const line of lines) {
+    const { env, args } = printedCli(line);
+    expect(env, line).toEqual({ KEYSCOPE_DB: db });
+    expect(args[args.indexOf('--config') + 1], line).toBe(CONFIG);
+    expect(args, line).not.toContain('--db');
+  }
+}
+
+/** Revoke `keyId` through the config and wait for the server to refuse `key`; the milliseconds it took after the CLI exited. */
+async function revokeAndWait(server: ServerProcess, db: string, keyId: string, key: string): Promise<number> {
+  ok(await cliRaw(['keys', 'revoke', keyId, '--config', CONFIG], { KEYSCOPE_DB: db }), 'keys revoke');
+  const revokedAt = Date.now();
+  for (;;) {
+    const { status } = await send(server.port, 'GET', '/validate', [['X-API-Key', key]]);
+    const elapsed = Date.now() - revokedAt;
+    if (status === 401) return elapsed;
+    expect(status).toBe(200);
+    if (elapsed > REVOKE_BOUND_MS) throw new Error(`the revoked key still worked ${elapsed} ms after keys revoke exited`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
 
 interface CurlExample {
   claimed: number;
   why: string;
   line: string;
   args: string[];
-}
-
-/** Split a printed command line as a POSIX shell would. Only plain words and single quotes are expected. */
-function shellWords(line: string): string[] {
-  const words: string[] = [];
-  const pattern = /'([^']*)'|([A-Za-z0-9_@%+=:,./-]+)|(\s+)/y;
-  let word: string | undefined;
-  let at = 0;
-  for (let match = pattern.exec(line); match; match = pattern.exec(line)) {
-    at = pattern.lastIndex;
-    if (match[3] !== undefined) {
-      if (word !== undefined) words.push(word);
-      word = undefined;
-    } else {
-      word = (word ?? '') + (match[1] ?? match[2]);
-    }
-  }
-  if (at !== line.length) throw new Error(`not ready to paste (unexpected ${JSON.stringify(line[at])}): ${line}`);
-  if (word !== undefined) words.push(word);
-  return words;
 }
 
 /** Every `# <status>: <why>` line followed by a `curl` line. */
@@ -122,6 +162,16 @@ describe('the first start on an empty database', () => {
       if (HAS_CURL) expect(await runWithCurl(example.args), `curl: ${example.why}`).toBe(example.claimed);
     }
 
+    // The CLI line it prints goes through examples/keyscope.config.ts and lists both demo keys.
+    const cliLines = printedCliLines(output);
+    expect(cliLines.map((l) => printedCli(l).args.slice(0, 2).join(' ')), output).toEqual(['keys list']);
+    expectConfigLines(cliLines, db);
+    const listed = JSON.parse(ok(await runPrintedCli(cliLines[0]!, ['--json']), cliLines[0]!)) as ListedKey[];
+    expect(listed.map((k) => [k.name, k.level, k.projectId, k.status]).sort()).toEqual([
+      ['demo alpha key', 'project', 'proj_alpha', 'active'],
+      ['demo user key', 'user', null, 'active'],
+    ]);
+
     // The demo data answers the way the README describes it.
     const user = ['X-API-Key', keys.user] as const;
     const projects = await send(server.port, 'GET', '/projects', [user]);
@@ -143,37 +193,68 @@ describe('the first start on an empty database', () => {
     expect(await server.stop('SIGTERM')).toBe(0);
   });
 
-  it('later starts reuse the database, print no key, and say how to make one with the CLI', async () => {
+  it('later starts print CLI lines through examples/keyscope.config.ts whose keys work at once, and a revocation reaches the server', async () => {
     const server = await start('koa', db);
     const output = server.output();
     expect(output).not.toMatch(KEY_PATTERN);
     expect(output).not.toContain('Seeded demo data');
 
-    // Run the printed CLI line (the user-level one) as printed, then use the key it makes.
-    const line = output.split('\n').map((l) => l.trim()).find((l) => l.startsWith('pnpm keyscope keys create') && l.includes('--level user'));
-    expect(line, output).toBeDefined();
-    const args = shellWords(line!).slice(2);
-    expect(args).toContain('--db');
-    const made = await cliRaw([...args, '--json']);
-    expect(made.code, made.stderr).toBe(0);
-    const { key, record } = JSON.parse(made.stdout) as CreatedKey;
-    expect(record).toMatchObject({ ownerId: 'demo-user', level: 'user' });
-    const res = await send(server.port, 'GET', '/sites', [['X-API-Key', key], ['X-Project-ID', 'proj_beta']]);
-    expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ projectId: 'proj_beta', sites: [{ id: 'site_beta_shop' }] });
+    // Every printed CLI line, run as printed (--json added to read the result).
+    const lines = printedCliLines(output);
+    expect(lines.map((l) => printedCli(l).args.slice(0, 2).join(' ')), output).toEqual(['keys create', 'keys create', 'keys list']);
+    expectConfigLines(lines, db);
+    const user = JSON.parse(ok(await runPrintedCli(lines[0]!, ['--json']), lines[0]!)) as CreatedKey;
+    expect(user.record).toMatchObject({ ownerId: 'demo-user', name: 'my-key', level: 'user', projectId: null });
+    const alpha = JSON.parse(ok(await runPrintedCli(lines[1]!, ['--json']), lines[1]!)) as CreatedKey;
+    expect(alpha.record).toMatchObject({ ownerId: 'demo-user', name: 'my-alpha-key', level: 'project', projectId: 'proj_alpha' });
+
+    // Both work against the running server at once.
+    const beta = await send(server.port, 'GET', '/sites', [['X-API-Key', user.key], ['X-Project-ID', 'proj_beta']]);
+    expect(beta.status).toBe(200);
+    expect(beta.json).toMatchObject({ projectId: 'proj_beta', sites: [{ id: 'site_beta_shop' }] });
+    const own = await send(server.port, 'GET', '/sites', [['X-API-Key', alpha.key]]);
+    expect(own.status).toBe(200);
+    expect(own.json).toMatchObject({ projectId: 'proj_alpha' });
+
+    const listed = JSON.parse(ok(await runPrintedCli(lines[2]!, ['--json']), lines[2]!)) as ListedKey[];
+    expect(listed.map((k) => k.name).sort()).toEqual(['demo alpha key', 'demo user key', 'my-alpha-key', 'my-key']);
+
+    // Revoked through the same config: refused by the running server (its cache is not waited out).
+    const elapsed = await revokeAndWait(server, db, user.record.id, user.key);
+    expect(elapsed).toBeLessThanOrEqual(REVOKE_BOUND_MS);
+    expect((await send(server.port, 'GET', '/sites', [['X-API-Key', alpha.key]])).status).toBe(200);
+
+    // KEYSCOPE_CONFIG names the same module, as the README says.
+    const viaEnv = await cliRaw(['keys', 'list', '--owner', 'demo-user', '--json'], { KEYSCOPE_DB: db, KEYSCOPE_CONFIG: CONFIG });
+    const statuses = Object.fromEntries((JSON.parse(ok(viaEnv, 'keys list with KEYSCOPE_CONFIG')) as ListedKey[]).map((k) => [k.name, k.status]));
+    expect(statuses).toMatchObject({ 'my-key': 'revoked', 'my-alpha-key': 'active' });
     expect(await server.stop('SIGTERM')).toBe(0);
   });
 });
 
 describe('KEYSCOPE_SEED=off', () => {
-  it('starts on an empty database without demo data or keys and says how to add both', async () => {
-    const server = await start('express', path.join(tmp.dir, 'empty.db'), { KEYSCOPE_SEED: 'off' });
+  it('starts on an empty database without demo data or keys, and the printed CLI lines add both', async () => {
+    const db = path.join(tmp.dir, 'empty.db');
+    const server = await start('express', db, { KEYSCOPE_SEED: 'off' });
     const output = server.output();
     expect(output).not.toMatch(KEY_PATTERN);
-    expect(output).toContain('pnpm keyscope projects add');
-    expect(output).toContain('pnpm keyscope keys create');
     expect((await send(server.port, 'GET', '/health', [])).status).toBe(200);
     expect((await send(server.port, 'GET', '/validate', [])).status).toBe(401);
+
+    const lines = printedCliLines(output);
+    expect(lines.map((l) => printedCli(l).args.slice(0, 2).join(' ')), output).toEqual(['projects add', 'keys create', 'keys create', 'keys list']);
+    expectConfigLines(lines, db);
+    ok(await runPrintedCli(lines[0]!), lines[0]!);
+    const user = JSON.parse(ok(await runPrintedCli(lines[1]!, ['--json']), lines[1]!)) as CreatedKey;
+    const alpha = JSON.parse(ok(await runPrintedCli(lines[2]!, ['--json']), lines[2]!)) as CreatedKey;
+    expect(await send(server.port, 'GET', '/projects', [['X-API-Key', user.key]])).toMatchObject({ status: 200, json: { projects: [{ id: 'proj_alpha', name: 'Alpha' }] } });
+    expect((await send(server.port, 'GET', '/sites', [['X-API-Key', alpha.key]])).json).toEqual({ projectId: 'proj_alpha', sites: [] });
+    expect((await send(server.port, 'GET', '/sites', [['X-API-Key', user.key], ['X-Project-ID', 'proj_alpha']])).status).toBe(200);
+    const listed = JSON.parse(ok(await runPrintedCli(lines[3]!, ['--json']), lines[3]!)) as ListedKey[];
+    expect(listed.map((k) => k.name).sort()).toEqual(['my-alpha-key', 'my-key']);
+
+    const elapsed = await revokeAndWait(server, db, alpha.record.id, alpha.key);
+    expect(elapsed).toBeLessThanOrEqual(REVOKE_BOUND_MS);
     expect(await server.stop('SIGTERM')).toBe(0);
   });
 });
