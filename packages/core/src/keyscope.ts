@@ -161,13 +161,16 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     reused?: boolean;
   }
 
-  // Requests already decided, by the framework's request object: stacked middlewares authenticate once.
-  const decided = new WeakMap<object, AuthContext>();
+  // A request this instance has decided carries the decision under a symbol of its own, so that
+  // stacked middlewares authenticate it once. (A property costs nothing; a WeakMap entry per
+  // request costs more than the rest of a warm decision.)
+  const DECIDED = Symbol('keyscope decision');
+  type Decided = { [DECIDED]?: AuthContext };
 
   async function decide(input: AuthInput, trace: Trace | undefined): Promise<AuthResult> {
     const { request } = input;
     if (request !== undefined) {
-      const earlier = decided.get(request);
+      const earlier = (request as Decided)[DECIDED];
       if (earlier !== undefined) {
         // Decided by an earlier keyscope on this request: only this route's project rule again.
         if (trace) {
@@ -240,7 +243,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     // 4. Success.
     usage?.record(record.id);
     const auth: AuthContext = { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId };
-    if (request !== undefined) decided.set(request, auth);
+    if (request !== undefined && Object.isExtensible(request)) (request as Decided)[DECIDED] = auth;
     return { ok: true, auth };
   }
 

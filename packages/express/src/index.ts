@@ -22,7 +22,9 @@ export interface KeyscopeExpressOptions {
   property?: string | false;
 }
 
-const decisions = new WeakMap<Request, AuthContext>();
+/** Where the caller is kept on the request for {@link authOf}, whatever `property` says. */
+const AUTH = Symbol('keyscope auth');
+type WithAuth = { [AUTH]?: AuthContext };
 
 /**
  * Who is calling: the {@link AuthContext} keyscope decided for this request, typed without any
@@ -32,7 +34,7 @@ const decisions = new WeakMap<Request, AuthContext>();
  * @example app.get('/sites', (req, res) => res.json(listSites(authOf(req).projectId!)))
  */
 export function authOf(req: Request): AuthContext {
-  const auth = decisions.get(req);
+  const auth = (req as WithAuth)[AUTH];
   if (auth === undefined) throw new Error('keyscope has not authenticated this request: mount keyscope() before this route');
   return auth;
 }
@@ -63,7 +65,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
     })
       .then((result) => {
         if (result.ok) {
-          decisions.set(req, result.auth);
+          (req as WithAuth)[AUTH] = result.auth;
           if (property !== false) (req as unknown as Record<string, unknown>)[property] = result.auth;
           return next();
         }
