@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, isWellFormedKey } from '@keyscope/core';
-import { assertBuilt, runCli, type Run } from './helpers.js';
+import { assertBuilt, cliSession, runCli } from './helpers.js';
 
 const IMPORTING = fileURLToPath(new URL('./fixtures/config/imported.config.mjs', import.meta.url));
 const NO_LIST_ALL = fileURLToPath(new URL('./fixtures/config/no-list-all.config.mjs', import.meta.url));
@@ -13,27 +13,8 @@ const DAY = 86_400_000;
 let dir: string;
 let db: string;
 const keys: string[] = [];
-const output: string[] = [];
 
-async function cli(args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<Run> {
-  const run = await runCli(args, { cwd: dir, ...options, env: { KEYSCOPE_DB: db, ...options.env } });
-  output.push(run.stderr);
-  return run;
-}
-
-async function json<T = any>(args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<T> {
-  const run = await cli([...args, '--json'], options);
-  expect(run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return JSON.parse(run.stdout) as T;
-}
-
-async function fails(code: 1 | 2, args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<string> {
-  const run = await cli(args, options);
-  expect({ code: run.code, stdout: run.stdout }).toEqual({ code, stdout: '' });
-  expect(run.stderr).toMatch(/^keyscope: [^\n]+\n$/);
-  return run.stderr;
-}
+const { cli, json, fails, output } = cliSession(() => ({ cwd: dir, env: { KEYSCOPE_DB: db } }));
 
 beforeAll(async () => {
   assertBuilt();

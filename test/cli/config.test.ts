@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, isWellFormedKey, type KeyscopeOptions } from '@keyscope/core';
-import { assertBuilt, runCli, type Run } from './helpers.js';
+import { assertBuilt, cliSession } from './helpers.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const ACME = fixture('config/acme.config.ts');
@@ -13,29 +13,8 @@ let dir: string;
 let db: string;
 /** Every plaintext key printed, to check nothing else carried one. */
 const keys: string[] = [];
-const output: string[] = [];
 
-async function cli(args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<Run> {
-  const run = await runCli(args, { cwd: dir, ...options, env: { ACME_KEYS_DB: db, ...options.env } });
-  output.push(run.stderr);
-  return run;
-}
-
-async function json<T = any>(args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<T> {
-  const run = await cli([...args, '--json'], options);
-  expect(run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return JSON.parse(run.stdout) as T;
-}
-
-/** A failing command: this exit code, nothing on stdout, one line on stderr and no stack. */
-async function fails(code: 1 | 2, args: string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<string> {
-  const run = await cli(args, options);
-  expect({ code: run.code, stdout: run.stdout }).toEqual({ code, stdout: '' });
-  expect(run.stderr).toMatch(/^keyscope: [^\n]+\n$/);
-  expect(run.stderr).not.toMatch(/node:internal|\(file:\/\/|\s{2,}at \S/);
-  return run.stderr;
-}
+const { cli, json, fails, output } = cliSession(() => ({ cwd: dir, env: { ACME_KEYS_DB: db } }));
 
 beforeAll(() => {
   assertBuilt();

@@ -16,7 +16,7 @@ import { keyscope as koaKeyscope, protectedRoutes } from '@keyscope/koa';
 import { getRequestListener } from '@hono/node-server';
 import Router from '@koa/router';
 import express from 'express';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,19 @@ function listen(listener: RequestListener): Promise<Running> {
       resolve({ port: (server.address() as AddressInfo).port, close: () => new Promise<void>((done) => server.close(() => done())) }),
     ),
   );
+}
+
+/** The protected routes in a context registered with `{ prefix: '/api/v1' }`, the plugin inside it. */
+async function fastifyGroup(app: FastifyInstance, ks: Keyscope, ran: (route: string) => void): Promise<Running> {
+  await app.register(
+    async (v1) => {
+      await v1.register(fastifyKeyscope, { keyscope: ks });
+      for (const [path, name] of ROUTES) v1.get(path, async () => (ran(name), { route: name }));
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
 }
 
 const MOUNTINGS: readonly Mounting[] = [
@@ -158,34 +171,12 @@ const MOUNTINGS: readonly Mounting[] = [
   {
     adapter: 'fastify',
     name: 'register(keyscope) inside register(..., { prefix: "/api/v1" })',
-    async start(ks, ran) {
-      const app = Fastify();
-      await app.register(
-        async (v1) => {
-          await v1.register(fastifyKeyscope, { keyscope: ks });
-          for (const [path, name] of ROUTES) v1.get(path, async () => (ran(name), { route: name }));
-        },
-        { prefix: '/api/v1' },
-      );
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
-    },
+    start: (ks, ran) => fastifyGroup(Fastify(), ks, ran),
   },
   {
     adapter: 'fastify',
     name: 'register(..., { prefix }) on a case-insensitive, slash-forgiving router',
-    async start(ks, ran) {
-      const app = Fastify({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true } });
-      await app.register(
-        async (v1) => {
-          await v1.register(fastifyKeyscope, { keyscope: ks });
-          for (const [path, name] of ROUTES) v1.get(path, async () => (ran(name), { route: name }));
-        },
-        { prefix: '/api/v1' },
-      );
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
-    },
+    start: (ks, ran) => fastifyGroup(Fastify({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true } }), ks, ran),
   },
   {
     adapter: 'hono',
