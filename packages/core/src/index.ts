@@ -5,6 +5,8 @@ export { ID_PATTERN, keyStatus } from './admin.js';
 export { openApiComponents } from './openapi.js';
 export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
+export { MemoryThrottle, throttleClient } from './throttle.js';
+export type { AttemptThrottle, ThrottleVerdict } from './throttle.js';
 export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';
 export type { AuthError, KeyscopeErrorCode, ProblemDetails } from './errors.js';
 export {
@@ -30,6 +32,7 @@ export type {
   KeyLevel,
   KeyRecord,
   KeyStore,
+  InvalidationBus,
   KeyUsage,
   Project,
   ProjectDirectory,

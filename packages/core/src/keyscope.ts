@@ -5,7 +5,7 @@ import { hashKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.j
 import { resolveOptions, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
 import { createRefusals, type AuthResult } from './refusals.js';
-import { MemoryThrottle, throttleClient, type AttemptThrottle } from './throttle.js';
+import { MemoryThrottle, throttleClient, type AttemptThrottle, type ThrottleVerdict } from './throttle.js';
 import type { AuthContext, Project, StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
 
@@ -100,7 +100,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const refuse = createRefusals(o);
   const keyCache = new KeyCache(o.store, o.cache, o.storeTimeoutMs, now);
   const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
-  const throttle: AttemptThrottle | undefined = o.throttle ? new MemoryThrottle(o.throttle) : undefined;
+  const throttle: AttemptThrottle | undefined = o.throttle === false ? undefined : 'fail' in o.throttle ? o.throttle : new MemoryThrottle(o.throttle);
   const { importedKeys, bearer } = o;
   const emit = o.onEvent;
   const usage = o.usage
@@ -124,17 +124,19 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   /** A bad key: counted against its client, then the one 401 (or 429 once the client is over the limit). */
-  function refuseKey(input: AuthInput): AuthResult {
+  function refuseKey(input: AuthInput): AuthResult | Promise<AuthResult> {
     const client = clientOf(input);
     if (client === undefined) return refuse.invalid;
     const at = now();
     const wait = throttle!.retryAfter(client, at);
     if (wait > 0) return refuse.tooMany(wait);
-    throttle!.fail(client, at);
-    if (emit) {
-      const tripped = throttle!.retryAfter(client, at);
-      if (tripped > 0) emit({ type: 'throttle_tripped', client, retryAfterSeconds: tripped });
-    }
+    const verdict = throttle!.fail(client, at);
+    return 'then' in verdict ? verdict.then((v) => judged(client, v), () => refuse.invalid) : judged(client, verdict);
+  }
+
+  function judged(client: string, verdict: ThrottleVerdict): AuthResult {
+    if (verdict.state === 'over') return refuse.tooMany(verdict.retryAfterSeconds);
+    if (verdict.state === 'tripped') emit?.({ type: 'throttle_tripped', client, retryAfterSeconds: verdict.retryAfterSeconds });
     return refuse.invalid;
   }
 
@@ -281,10 +283,25 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     else if (change.kind === 'key') keyCache.invalidate(change.keyId);
     else ownership.invalidate(change.projectId);
   }
-  const subscriptions = [o.store.subscribe?.(onChange)];
+  const subscriptions = [o.store.subscribe?.(onChange), o.bus?.subscribe(onChange)];
   if (o.projects !== o.store) subscriptions.push(o.projects.subscribe?.(onChange));
 
-  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, importedKeys, now, invalidate, flushUsage: () => usage?.flush() });
+  /** Tell the other instances; a bus that fails is told to onEvent and changes nothing here. */
+  function publish(change: StoreChange): void {
+    if (!o.bus) return;
+    try {
+      Promise.resolve(o.bus.publish(change)).catch((error: unknown) => emit?.({ type: 'bus_error', error }));
+    } catch (error) {
+      emit?.({ type: 'bus_error', error });
+    }
+  }
+
+  // What this instance's administration changes, it drops here and publishes to the others.
+  const changedKey = (keyId?: string) => {
+    invalidate(keyId);
+    if (keyId !== undefined) publish({ kind: 'key', keyId });
+  };
+  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, importedKeys, now, invalidate: changedKey, flushUsage: () => usage?.flush() });
 
   return {
     // Without onEvent, requests pay nothing for events.
@@ -299,6 +316,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     invalidateProject(projectId: string) {
       if (typeof projectId !== 'string' || projectId === '') throw new TypeError('invalidateProject(projectId): projectId must be a non-empty string');
       ownership.invalidate(projectId);
+      publish({ kind: 'project', projectId });
     },
     needsClientAddress: throttle !== undefined,
     acceptsBearer: bearer,

@@ -1,7 +1,8 @@
 import { DEFAULT_KEY_PREFIX, assertKeyPrefix, keyLength } from './key-format.js';
 import type { KeyscopeErrorCode } from './errors.js';
+import type { AttemptThrottle } from './throttle.js';
 import { USAGE_BACKLOG_LIMIT } from './usage.js';
-import type { KeyAdminStore, KeyLevel, KeyStore, ProjectDirectory } from './types.js';
+import type { InvalidationBus, KeyAdminStore, KeyLevel, KeyStore, ProjectDirectory } from './types.js';
 
 /** Options for {@link createKeyscope}. Only `store` is required. */
 export interface KeyscopeOptions {
@@ -37,9 +38,10 @@ export interface KeyscopeOptions {
   usage?: false | { flushIntervalMs?: number; maxBacklog?: number };
   /**
    * Throttle failed attempts per client address (needs `clientIp` in the input). Default off.
-   * `maxClients` (default 10,000) bounds the table; IPv6 addresses count per /64.
+   * `maxClients` (default 10,000) bounds the table; IPv6 addresses count per /64. A throttle
+   * object (`{ retryAfter, fail }`, e.g. a shared one on Redis) counts instead of the in-memory one.
    */
-  throttle?: false | { maxFailures: number; windowMs: number; maxClients?: number };
+  throttle?: false | { maxFailures: number; windowMs: number; maxClients?: number } | AttemptThrottle;
   /**
    * Also accept keys made elsewhere and stored with `keys.import` (printable ASCII without
    * spaces, `minLength` 20 to `maxLength` 256 by default). Such keys skip the offline shape and
@@ -57,6 +59,13 @@ export interface KeyscopeOptions {
    * @example onEvent: (e) => logger.info(e, `keyscope ${e.type}`)
    */
   onEvent?: (event: KeyscopeEvent) => void;
+  /**
+   * Carries changes between instances (e.g. `@keyscope/redis`): revocations, rotations and
+   * `invalidateProject` made through this instance are published, and every published change
+   * drops what this instance has cached. Default: none (stores that report other processes'
+   * changes, and the cache TTL, bound staleness).
+   */
+  bus?: InvalidationBus;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -82,7 +91,8 @@ export type KeyscopeEvent =
       /** Requests dropped so far because the backlog was full. */
       dropped: number;
     }
-  | { type: 'throttle_tripped'; client: string; retryAfterSeconds: number };
+  | { type: 'throttle_tripped'; client: string; retryAfterSeconds: number }
+  | { type: 'bus_error'; error: unknown };
 
 /** {@link KeyscopeOptions} checked, with every default filled in. */
 export interface ResolvedOptions {
@@ -101,10 +111,11 @@ export interface ResolvedOptions {
   retryAfterSeconds: number;
   realm: string;
   usage: false | { flushIntervalMs: number; maxBacklog: number; store: KeyAdminStore };
-  throttle: false | { maxFailures: number; windowMs: number; maxClients: number };
+  throttle: false | { maxFailures: number; windowMs: number; maxClients: number } | AttemptThrottle;
   importedKeys: false | { minLength: number; maxLength: number };
   bearer: boolean;
   onEvent: ((event: KeyscopeEvent) => void) | undefined;
+  bus: InvalidationBus | undefined;
   now: () => number;
 }
 
@@ -169,6 +180,7 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
     importedKeys: importedKeyLimits(options.importedKeys ?? false),
     bearer: flag(options.bearer ?? false, 'options.bearer'),
     onEvent: optionalFunction(options.onEvent, 'options.onEvent'),
+    bus: checkBus(options.bus),
     now,
   };
 }
@@ -196,6 +208,13 @@ function int(value: unknown, option: string, min: number): number {
   return value;
 }
 
+function checkBus(bus: InvalidationBus | undefined): InvalidationBus | undefined {
+  if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
+    throw new TypeError('options.bus must have publish(change) and subscribe(listener)');
+  }
+  return bus;
+}
+
 function flag(value: unknown, option: string): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`${option} must be true or false, got ${JSON.stringify(value)}`);
   return value;
@@ -215,11 +234,17 @@ function importedKeyLimits(value: boolean | { minLength?: number; maxLength?: nu
   return { minLength, maxLength };
 }
 
-function throttleLimits(value: { maxFailures: number; windowMs: number; maxClients?: number }) {
-  if (typeof value !== 'object') throw new TypeError('options.throttle must be false or { maxFailures, windowMs, maxClients? }');
+function throttleLimits(value: { maxFailures: number; windowMs: number; maxClients?: number } | AttemptThrottle) {
+  if (typeof value !== 'object') throw new TypeError('options.throttle must be false, { maxFailures, windowMs, maxClients? }, or a throttle ({ retryAfter, fail })');
+  if ('fail' in value || 'retryAfter' in value) {
+    const custom = value as Partial<AttemptThrottle>;
+    if (typeof custom.fail !== 'function' || typeof custom.retryAfter !== 'function') throw new TypeError('options.throttle: a throttle needs retryAfter(client, now) and fail(client, now)');
+    return value as AttemptThrottle;
+  }
+  const limits = value as { maxFailures: number; windowMs: number; maxClients?: number };
   return {
-    maxFailures: int(value.maxFailures, 'options.throttle.maxFailures', 1),
-    windowMs: int(value.windowMs, 'options.throttle.windowMs', 1),
-    maxClients: int(value.maxClients ?? 10_000, 'options.throttle.maxClients', 1),
+    maxFailures: int(limits.maxFailures, 'options.throttle.maxFailures', 1),
+    windowMs: int(limits.windowMs, 'options.throttle.windowMs', 1),
+    maxClients: int(limits.maxClients ?? 10_000, 'options.throttle.maxClients', 1),
   };
 }

@@ -1,15 +1,28 @@
 import { LRUCache } from 'lru-cache';
 
 /**
+ * What counting one failure decided: `counted` (under the limit: 401), `tripped` (this failure
+ * reached the limit: 401, and the client waits from now on), `over` (beyond the limit: 429).
+ */
+export interface ThrottleVerdict {
+  state: 'counted' | 'tripped' | 'over';
+  /** Seconds until the client may try again (0 when `counted`). */
+  retryAfterSeconds: number;
+}
+
+/**
  * Counts failed attempts per client and says when a client must wait. The in-memory
  * {@link MemoryThrottle} counts per process; a shared implementation (one counter for many
- * instances) can stand in for it.
+ * instances, e.g. on Redis) can be passed as `createKeyscope({ throttle })` instead.
  */
 export interface AttemptThrottle {
-  /** Seconds `client` must wait before trying again, or 0. Synchronous: asked on the request path. */
+  /**
+   * Seconds `client` must wait from what this instance knows now, or 0. Synchronous: asked
+   * before a store lookup, so a throttled client costs no store read.
+   */
   retryAfter(client: string, now: number): number;
-  /** Count one failed attempt of `client`. */
-  fail(client: string, now: number): void;
+  /** Count one failed attempt of `client` (a shared throttle: one round trip) and say what it decided. */
+  fail(client: string, now: number): ThrottleVerdict | Promise<ThrottleVerdict>;
 }
 
 /**
@@ -31,10 +44,13 @@ export class MemoryThrottle implements AttemptThrottle {
     return Math.ceil((entry.resetAt - now) / 1000);
   }
 
-  fail(client: string, now: number): void {
-    const entry = this.clients.get(client);
-    if (!entry || entry.resetAt <= now) this.clients.set(client, { count: 1, resetAt: now + this.limits.windowMs });
+  fail(client: string, now: number): ThrottleVerdict {
+    let entry = this.clients.get(client);
+    if (!entry || entry.resetAt <= now) this.clients.set(client, (entry = { count: 1, resetAt: now + this.limits.windowMs }));
     else entry.count++;
+    const { maxFailures } = this.limits;
+    const state = entry.count < maxFailures ? 'counted' : entry.count === maxFailures ? 'tripped' : 'over';
+    return { state, retryAfterSeconds: state === 'counted' ? 0 : Math.ceil((entry.resetAt - now) / 1000) };
   }
 }
 

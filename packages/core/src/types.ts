@@ -88,6 +88,20 @@ export interface KeyStore extends ProjectDirectory {
  */
 export type StoreChange = { kind: 'key'; keyId: string } | { kind: 'project'; projectId: string };
 
+/**
+ * Carries changes between keyscope instances (e.g. Redis pub/sub): what one instance revokes,
+ * rotates or says of a project, every instance hears, and drops from its caches.
+ */
+export interface InvalidationBus {
+  /** Tell every instance, this one included. May fail (the bus is an accelerator; cache TTLs bound staleness). */
+  publish(change: StoreChange): Promise<void> | void;
+  /**
+   * Hear every instance's changes; no argument means "anything may have changed" (e.g. after a
+   * reconnect, when messages may have been missed). Returns a function that unsubscribes.
+   */
+  subscribe(listener: (change?: StoreChange) => void): () => void;
+}
+
 /** The write path: what `keyscope.keys` needs to issue, list, revoke and rotate keys. */
 export interface KeyAdminStore extends KeyStore {
   /** Persist a new key. Rejects if `record.id` or `record.hash` already exists. */
