@@ -169,7 +169,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const DECIDED = Symbol('keyscope decision');
   type Decided = { [DECIDED]?: AuthContext };
 
-  async function decide(input: AuthInput, trace: Trace | undefined): Promise<AuthResult> {
+  async function decide(input: AuthInput, trace?: Trace): Promise<AuthResult> {
     const { request } = input;
     if (request !== undefined) {
       const earlier = (request as Decided)[DECIDED];
@@ -305,7 +305,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
 
   return {
     // Without onEvent, requests pay nothing for events.
-    authenticate: emit ? authenticateAndTell : (input) => decide(input, undefined),
+    authenticate: emit ? authenticateAndTell : decide,
     keys,
     async projectsFor(auth) {
       if (auth === null || typeof auth !== 'object' || typeof auth.ownerId !== 'string') throw new TypeError('projectsFor(auth): auth must be the AuthContext of an authenticated request');
