@@ -1,1 +1,5 @@
-export {};
+export { createRedisBus } from './bus.js';
+export type { RedisBus, RedisBusOptions } from './bus.js';
+export { createRedisThrottle } from './throttle.js';
+export type { RedisThrottleOptions } from './throttle.js';
+export type { RedisClient, SubscriberConnection } from './client.js';
