@@ -16,6 +16,7 @@ export default defineConfig({
       '@keyscope/fetch/hono': fileURLToPath(new URL('./packages/fetch/src/hono.ts', import.meta.url)),
       '@keyscope/fetch': src('fetch'),
       '@keyscope/sqlite': src('sqlite'),
+      '@keyscope/postgres': src('postgres'),
       '@keyscope/redis': src('redis'),
     },
   },
