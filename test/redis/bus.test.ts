@@ -159,6 +159,26 @@ describe('createRedisBus', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('tells listeners "anything may have changed" only once the subscription is back: a change right after that call is heard', async () => {
+    // A slow link to Redis: the SUBSCRIBE after a reconnect takes 150 ms to arrive. Were the
+    // listeners told at reconnect (before it arrived), the request below would cache the key
+    // again, the revocation would be published to nobody, and b would keep the key until its TTL.
+    const proxy = new RedisProxy();
+    await proxy.start();
+    cleanups.push(() => proxy.stop());
+    const { a, b, heardB } = await twoInstances(unique('bus'), { bUrl: proxy.url, bOnError: () => {} });
+    const { key, record } = await a.keys.create({ ownerId: 'u', name: 'k', level: 'user' });
+    const cleared = heardB.cleared();
+    await proxy.stop();
+    proxy.delayMs = 150;
+    await proxy.start();
+    await heardB.subscribed(cleared + 1);
+    expect(code(await b.authenticate({ headers: headers(key), path: '/validate' }))).toBe('ok');
+    await a.keys.revoke(record.id);
+    const ms = await timeUntil(b, key, '/validate', 'invalid_api_key');
+    expect(ms).toBeLessThan(250);
+  });
+
   it('close() ends the connection it opened and only that one', async () => {
     const name = unique('close').replace(/:/g, '-');
     const client = await connect({ connectionName: name });

@@ -70,6 +70,8 @@ export class RedisProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private stalled = false;
+  /** Delay of what clients send to Redis (in order), e.g. to widen the time a SUBSCRIBE takes. */
+  delayMs = 0;
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -86,7 +88,9 @@ export class RedisProxy {
       ] as const) {
         this.sockets.add(from);
         from.on('data', (chunk) => {
-          if (!this.stalled) to.write(chunk);
+          if (this.stalled) return;
+          if (from === client && this.delayMs > 0) setTimeout(() => to.write(chunk), this.delayMs);
+          else to.write(chunk);
         });
         from.on('error', () => to.destroy());
         from.on('close', () => {

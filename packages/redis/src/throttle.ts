@@ -81,7 +81,8 @@ export function createRedisThrottle(options: RedisThrottleOptions): AttemptThrot
     },
     async fail(address, now) {
       if (client.status !== 'ready') return inMemory(address, now, new Error(`the connection is ${client.status}`));
-      if (now < skipUntil) return inMemory(address, now, new Error('Redis failed a moment ago'));
+      // Real time, not the core's clock: this is about the network.
+      if (Date.now() < skipUntil) return inMemory(address, now, new Error('Redis failed a moment ago'));
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -92,7 +93,7 @@ export function createRedisThrottle(options: RedisThrottleOptions): AttemptThrot
       try {
         reply = await Promise.race([counted, timeout]);
       } catch (error) {
-        skipUntil = now + retryMs;
+        skipUntil = Date.now() + retryMs;
         return inMemory(address, now, error);
       } finally {
         clearTimeout(timer);
