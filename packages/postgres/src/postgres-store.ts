@@ -104,6 +104,14 @@ export class PostgresStore implements KeyAdminStore {
   private readonly heartbeatMs: number;
   private readonly onError: (error: unknown) => void;
   private readonly onPoolError = (error: unknown) => this.onError(error);
+  /**
+   * pg emits a connection's error on the pool only while the client is idle; one that arrives
+   * just after a query settled would go to the client with no listener and end the process.
+   */
+  private readonly onPoolConnect = (client: pg.PoolClient) => {
+    // Heard here and dropped: the query it broke rejects, and an idle client's reaches onError via the pool.
+    client.on('error', ignore);
+  };
   private listener: ChangeListener | undefined;
   private checked: Promise<void> | undefined;
   private closed = false;
@@ -143,6 +151,7 @@ export class PostgresStore implements KeyAdminStore {
     this.pool = pool ?? new pg.Pool({ connectionString, ...timeouts, application_name: 'keyscope' });
     // An idle client's error is emitted on the pool; unheard, it would end the process.
     this.pool.on('error', this.onPoolError);
+    this.pool.on('connect', this.onPoolConnect);
   }
 
   /**
@@ -398,7 +407,10 @@ export class PostgresStore implements KeyAdminStore {
     this.listeners.clear();
     this.stopListening();
     if (this.ownsPool) await this.pool.end();
-    else this.pool.off('error', this.onPoolError);
+    else {
+      this.pool.off('error', this.onPoolError);
+      this.pool.off('connect', this.onPoolConnect);
+    }
   }
 
   private stopListening(): void {
@@ -454,6 +466,8 @@ export async function migrate(options: PostgresMigrateOptions): Promise<Migratio
     await client.end().catch(() => {});
   }
 }
+
+function ignore(): void {}
 
 function projectQueries(value: unknown): PostgresProjectQueries {
   const queries = value as Partial<PostgresProjectQueries> | null;
