@@ -117,11 +117,11 @@ describe('createRedisBus', () => {
       await Promise.all([a.close(), b.close(), busA.close(), busB.close()]);
     });
     await heardB.subscribed();
-    await until(async () => ((await clientA.client('LIST', 'TYPE', 'pubsub')) as string).includes(`name=${name}`), 2_000, 'the subscriber');
+    await until(async () => ((await clientA.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string).includes(`name=${name}`), 2_000, 'the subscriber');
     const { key, record } = await a.keys.create({ ownerId: 'u', name: 'k', level: 'user' });
     expect(code(await b.authenticate({ headers: headers(key), path: '/validate' }))).toBe('ok');
 
-    const list = (await clientA.client('LIST', 'TYPE', 'pubsub')) as string;
+    const list = (await clientA.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
     const id = list.split('\n').find((line) => line.includes(` name=${name} `))!.match(/^id=(\d+)/)![1]!;
     expect(await clientA.client('KILL', 'ID', id)).toBe(1);
     await a.keys.revoke(record.id); // published while b hears nothing
