@@ -10,6 +10,7 @@ const LEVEL_OF: Record<KeyscopeEvent['type'], LogLevel> = {
   throttle_tripped: 'warn',
   store_error: 'error',
   usage_flush_failed: 'error',
+  bus_error: 'error',
 };
 
 /** What of an error goes in a line: its kind and message, no stack. */

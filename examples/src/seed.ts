@@ -37,7 +37,18 @@ export interface ProjectRegistry {
 export async function seedDemo(deps: { keyscope: Keyscope; store: ProjectRegistry; data: MonitoringData; now?: Date }): Promise<DemoKeys> {
   const now = deps.now ?? new Date();
   for (const project of DEMO_PROJECTS) await deps.store.addProject(project);
-  deps.data.seed([...DEMO_SITES], demoChecks(now), now);
+  seedData(deps.data, now);
+  return seedKeys(deps.keyscope);
+}
+
+/** The sites and checks alone (a PostgreSQL store already seeded by another server, a new data file). */
+export function seedData(data: MonitoringData, now = new Date()): void {
+  data.seed([...DEMO_SITES], demoChecks(now), now);
+}
+
+/** One key of each level for demo-user, whose projects must exist. */
+async function seedKeys(keyscope: Keyscope): Promise<DemoKeys> {
+  const deps = { keyscope };
   const user = await deps.keyscope.keys.create({ ownerId: 'demo-user', name: 'demo user key', level: 'user' });
   const project = await deps.keyscope.keys.create({
     ownerId: 'demo-user',
