@@ -18,10 +18,10 @@ export interface Run {
   stderr: string;
 }
 
-/** An environment without the caller's KEYSCOPE_* settings, plus `extra`. */
+/** An environment without the caller's KEYSCOPE_* settings and DATABASE_URL (both choose a store), plus `extra`. */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('KEYSCOPE_')) env[name] = value;
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('KEYSCOPE_') && name !== 'DATABASE_URL') env[name] = value;
   return { ...env, ...extra };
 }
 

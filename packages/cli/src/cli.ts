@@ -16,6 +16,7 @@ import {
   type Project,
   type ProjectDirectory,
 } from '@keyscope/core';
+import { migrate as migratePostgres, PostgresStore } from '@keyscope/postgres';
 import { SqliteStore } from '@keyscope/sqlite';
 import { ConfigError, findConfig, loadConfig, type ConfigSource } from './config.js';
 import { keyJson, keysTable, listedKeyJson, looksLikeKey, projectsTable, redact, usageJson, when, table } from './format.js';
@@ -27,7 +28,7 @@ export interface CliIO {
   stderr: { write(text: string): unknown };
   /** Read by `keys verify` and `keys import` when `KEYSCOPE_API_KEY` is not set. */
   stdin?: AsyncIterable<string | Uint8Array> & { isTTY?: boolean };
-  /** Environment (`KEYSCOPE_CONFIG`, `KEYSCOPE_DB`, `KEYSCOPE_API_KEY`). Default: none. */
+  /** Environment (`KEYSCOPE_CONFIG`, `KEYSCOPE_DB`, `DATABASE_URL`, `KEYSCOPE_API_KEY`). Default: none. */
   env?: Record<string, string | undefined>;
   /** Directory searched for `keyscope.config.*` and against which relative paths resolve. Default `process.cwd()`. */
   cwd?: string;
@@ -56,6 +57,8 @@ Commands:
   keys usage     <keyId>
   keys verify    [--project <id>] [--path <path>]
                  (the key is read from KEYSCOPE_API_KEY or stdin, never from the command line)
+  db migrate     create or upgrade the PostgreSQL schema (--database-url or $DATABASE_URL,
+                 or the config's store)
 
 Options on every command:
   --config <file>  the app's keyscope config module: its createKeyscope options, store
@@ -63,6 +66,10 @@ Options on every command:
                    .mts, .js, .mjs, .cjs in the current directory)
   --db <file>      SQLite database when there is no config (default: $KEYSCOPE_DB, else
                    ./keyscope.db); refused beside a config, which names its own store
+  --database-url <url>
+                   PostgreSQL instead of SQLite when there is no config (default:
+                   $DATABASE_URL); refused beside --db or a config
+  --schema <name>  the PostgreSQL schema (default keyscope); only with a database URL
   --json           print one JSON document on stdout
   -h, --help       show this help
   --version        print the version
@@ -83,7 +90,7 @@ interface Opened {
   store: KeyStore;
   /** Where projects live: the config's `projects`, else the store. */
   projects: ProjectDirectory;
-  /** The config's options (`undefined` with `--db`). */
+  /** The config's options (`undefined` without a config). */
   options: KeyscopeOptions | undefined;
   /** Where the store comes from, for messages: `the store in ./keyscope.config.ts`, `the SQLite store`. */
   from: string;
@@ -125,9 +132,17 @@ interface Command {
 
 const text = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
-const GLOBAL_OPTIONS: Options = { config: text, db: text, json: flag, help: { type: 'boolean', short: 'h' }, version: flag };
+const GLOBAL_OPTIONS: Options = {
+  config: text,
+  db: text,
+  'database-url': text,
+  schema: text,
+  json: flag,
+  help: { type: 'boolean', short: 'h' },
+  version: flag,
+};
 /** Options that take a value and may come before the command words. */
-const GLOBAL_VALUED = new Set(['--config', '--db']);
+const GLOBAL_VALUED = new Set(['--config', '--db', '--database-url', '--schema']);
 const SCOPE_OPTIONS: Options = { owner: text, name: text, level: text, project: text, 'expires-in': text, 'expires-at': text };
 const DURATION = /^(\d{1,9})(s|m|h|d|w|y)$/;
 const DAY_MS = 86_400_000;
@@ -359,6 +374,33 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.notFound;
     },
   },
+
+  'db migrate': {
+    options: {},
+    async run(ctx) {
+      let result: { schema: string; from: number; to: number };
+      const target = databaseTarget(ctx.values, ctx.env, ctx.config !== undefined);
+      if (target?.kind === 'sqlite') throw new UsageError('db migrate is for PostgreSQL (--database-url or DATABASE_URL); a SQLite file is created and upgraded when a writing command opens it');
+      if (target?.kind === 'postgres') {
+        try {
+          result = await migratePostgres({ connectionString: target.url, schema: target.schema });
+        } catch (error) {
+          throw postgresError(error, target.url);
+        }
+      } else if (ctx.config) {
+        const { store } = (await ctx.options())!;
+        const migrateStore = (store as { migrate?: () => Promise<{ schema: string; from: number; to: number }> }).migrate;
+        if (typeof migrateStore !== 'function') throw new UsageError(`the store in ${ctx.config.shown} has no migrate(): db migrate is for a PostgresStore`);
+        result = await migrateStore.call(store);
+      } else {
+        throw new UsageError('db migrate needs a PostgreSQL database: pass --database-url <url> or set DATABASE_URL');
+      }
+      if (ctx.json) ctx.printJson(result);
+      else if (result.from === result.to) ctx.print(`Schema ${result.schema} is up to date (version ${result.to}).\n`);
+      else ctx.print(`Migrated schema ${result.schema} from version ${result.from} to ${result.to}.\n`);
+      return EXIT.ok;
+    },
+  },
 };
 
 /** Commands that read a key from KEYSCOPE_API_KEY or stdin and take no arguments. */
@@ -420,6 +462,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     const cwd = io.cwd ?? process.cwd();
     const json = values.json === true;
     const config = findConfig(values.config as string | undefined, env, cwd);
+    for (const option of ['database-url', 'schema'] as const) {
+      if (config && values[option] !== undefined) {
+        throw new UsageError(`--${option} cannot be used with a config (${config.shown}): the config names the store; drop --${option}`);
+      }
+    }
     if (config && values.db !== undefined) {
       throw new UsageError(
         config.via === '--config'
@@ -442,7 +489,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       config,
       options,
       async open(mode, admin = false) {
-        opened ??= config ? await openConfig(config, (await options())!, now) : openDatabase(values.db as string | undefined, env, mode, now);
+        opened ??= config ? await openConfig(config, (await options())!, now) : await openDatabase(databaseTarget(values, env, false)!, mode, now);
         if (admin) {
           const missing = ADMIN_METHODS.filter((method) => typeof (opened!.store as unknown as Record<string, unknown>)[method] !== 'function');
           if (missing.length > 0) {
@@ -461,6 +508,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     const code = (error as { code?: unknown })?.code;
     const message = error instanceof Error ? error.message : String(error);
     if (code === 'invalid_argument') return fail(EXIT.usage, message);
+    // A PostgreSQL schema that is missing, older or newer, or of something else: bad input, like a non-keyscope SQLite file.
+    if (typeof code === 'string' && code.startsWith('postgres_')) return fail(EXIT.usage, message);
     // not_found, and anything unexpected (a locked or broken file): not a usage problem.
     return fail(EXIT.notFound, message);
   } finally {
@@ -486,9 +535,72 @@ async function openConfig(source: ConfigSource, options: KeyscopeOptions, now: (
   return { ks, store: options.store, projects: options.projects ?? options.store, options, from: `the store in ${source.shown}` };
 }
 
-/** The SQLite store named by `--db`, `KEYSCOPE_DB` or `./keyscope.db`, when there is no config. */
-function openDatabase(db: string | undefined, env: Record<string, string | undefined>, mode: 'read' | 'write' | 'create', now: () => number): Opened {
-  const filename = db ?? (env.KEYSCOPE_DB || './keyscope.db');
+type DatabaseTarget = { kind: 'sqlite'; filename: string } | { kind: 'postgres'; url: string; schema: string | undefined };
+
+/**
+ * The database named on the command line or in the environment, when there is no config:
+ * `--db` (SQLite) or `--database-url` (PostgreSQL), else `KEYSCOPE_DB` or `DATABASE_URL`, else
+ * `./keyscope.db`. Both flags, or both variables without a flag, are a usage error: which one was
+ * meant is not for the CLI to guess. With a config, `undefined` (the config names the store).
+ */
+function databaseTarget(values: Values, env: Record<string, string | undefined>, hasConfig: boolean): DatabaseTarget | undefined {
+  if (hasConfig) return undefined;
+  const db = values.db as string | undefined;
+  const url = values['database-url'] as string | undefined;
+  const schema = values.schema as string | undefined;
+  if (db !== undefined && url !== undefined) throw new UsageError('--db (SQLite) and --database-url (PostgreSQL) both name the store: give one');
+  let target: DatabaseTarget;
+  if (url !== undefined) target = { kind: 'postgres', url, schema };
+  else if (db !== undefined) target = { kind: 'sqlite', filename: db };
+  else if (env.DATABASE_URL && env.KEYSCOPE_DB) {
+    throw new UsageError('both KEYSCOPE_DB (SQLite) and DATABASE_URL (PostgreSQL) are set: pass --db <file> or --database-url <url> to say which store');
+  } else if (env.DATABASE_URL) target = { kind: 'postgres', url: env.DATABASE_URL, schema };
+  else target = { kind: 'sqlite', filename: env.KEYSCOPE_DB || './keyscope.db' };
+  if (target.kind === 'postgres' && target.url === '') throw new UsageError('--database-url needs a postgres:// URL');
+  if (target.kind === 'sqlite' && schema !== undefined) throw new UsageError('--schema is for PostgreSQL: use it with --database-url or DATABASE_URL');
+  return target;
+}
+
+/** A database URL for messages: no user or password. */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'the database URL';
+  }
+}
+
+/** A PostgreSQL failure as the CLI reports it: a database that is not ready is bad input (exit 2), a connection failure is not. */
+function postgresError(error: unknown, url: string): Error {
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof TypeError) return new UsageError(message);
+  if (typeof code === 'string' && code.startsWith('postgres_')) return new UsageError(message);
+  const reason = message || (typeof code === 'string' ? code : 'connection failed');
+  return new Error(`cannot use PostgreSQL at ${shownUrl(url)}: ${reason}`);
+}
+
+/** The store named by {@link databaseTarget}: a PostgresStore, or the SQLite file. */
+async function openDatabase(target: DatabaseTarget, mode: 'read' | 'write' | 'create', now: () => number): Promise<Opened> {
+  if (target.kind === 'postgres') {
+    let store: PostgresStore;
+    try {
+      // The CLI hears no changes (its one command does not cache); servers hear its writes by NOTIFY.
+      store = new PostgresStore({ connectionString: target.url, schema: target.schema, listen: false });
+    } catch (error) {
+      throw postgresError(error, target.url);
+    }
+    try {
+      // Never migrates: an unmigrated database is refused, naming `keyscope db migrate`.
+      await store.ready();
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw postgresError(error, target.url);
+    }
+    return { ks: createKeyscope({ store, usage: false, now }), store, projects: store, options: undefined, from: `the PostgreSQL store (schema ${store.schema})` };
+  }
+  const { filename } = target;
   if (filename === '') throw new UsageError('--db needs a file name');
   // Only the commands that create may create: the others never leave an empty database
   // behind in the wrong directory (read-only opens refuse a missing file themselves).
@@ -542,6 +654,8 @@ function refuseKeyMaterial(argv: readonly string[]): void {
   argv.forEach((arg, i) => {
     if (!looksLikeKey(arg)) return;
     const previous = argv[i - 1];
+    // A database URL may carry a long random password: not a key (and never printed: messages show the host only).
+    if (previous === '--database-url' || arg.startsWith('--database-url=')) return;
     const where = /^--?[A-Za-z][\w-]*=/.test(arg)
       ? arg.slice(0, arg.indexOf('='))
       : previous !== undefined && /^--?[A-Za-z][\w-]*$/.test(previous)
@@ -560,7 +674,7 @@ function commandWords(argv: readonly string[]): (string | undefined)[] {
     const arg = argv[i]!;
     if (arg === '--') break;
     if (arg.startsWith('-')) {
-      // Of the options that may precede the command, only --config and --db take a value.
+      // Of the options that may precede the command, these take a value: --config, --db, --database-url, --schema.
       if (GLOBAL_VALUED.has(arg)) i++;
       continue;
     }
