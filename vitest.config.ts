@@ -18,6 +18,7 @@ export default defineConfig({
       '@keyscope/sqlite': src('sqlite'),
       '@keyscope/postgres': src('postgres'),
       '@keyscope/redis': src('redis'),
+      '@keyscope/portal': src('portal'),
     },
   },
   test: {

@@ -1,0 +1,2 @@
+export { createPortal } from './portal.js';
+export type { GraceOption, PortalHandler, PortalOptions } from './options.js';
