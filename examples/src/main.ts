@@ -12,6 +12,7 @@ import { eventLogger } from './log.js';
 import { MonitoringData } from './data.js';
 import { seedData, seedDemo, type DemoKeys } from './seed.js';
 import type { StartServer } from './servers/types.js';
+import { createWeb, PORTAL_PATH, type WebHandler } from './web.js';
 
 // The environment is checked before anything is opened.
 const config = loadConfig();
@@ -94,14 +95,28 @@ const servers: Record<typeof config.framework, () => Promise<{ start: StartServe
 };
 const { start } = await servers[config.framework]();
 const api = createApi({ keyscope: ks, data, testDelayMs: config.testDelayMs });
-const server = await start({ keyscope: ks, api }, { port: config.port, host: config.host });
+// The key portal and its demo sign-in, beside the API. The session secret is read (or made) now,
+// before listening; the pages are built once the address is known (PORT=0), for the portal's examples.
+let pages: WebHandler | undefined;
+const web: WebHandler = async (request) => (pages ? pages(request) : new Response('Starting\n', { status: 503, headers: { 'Retry-After': '1' } }));
+const makeWeb = (apiUrl: string) => createWeb({ keyscope: ks, env: process.env, db: config.db, apiUrl });
+let built: ReturnType<typeof makeWeb>;
+try {
+  built = makeWeb(baseUrl(config.host, config.port));
+} catch (error) {
+  console.error(`keyscope example: ${(error as Error).message}`);
+  process.exit(1);
+}
+const server = await start({ keyscope: ks, api, web }, { port: config.port, host: config.host });
 const base = baseUrl(config.host, server.port);
+pages = (config.port === server.port ? built : makeWeb(base)).handler;
 
 if (demoKeys) console.log(seededBanner(demoKeys, base, config.db, config.store));
 else console.log(reuseBanner(config.db, data.isSeeded(), config.store));
 console.log(backendsBanner(backends));
 console.log(`keyscope example API (${config.framework}) listening on ${base}`);
 console.log(`OpenAPI 3.1 description (no key needed): ${base}/openapi.json`);
+console.log(`Key portal (demo sign-in as demo-user or other-user): ${base}${PORTAL_PATH}`);
 
 /**
  * `ks.close()`, tried again while another process holds the file's write lock. The store gives a

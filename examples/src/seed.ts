@@ -1,6 +1,12 @@
 import type { Keyscope, Project } from '@keyscope/core';
 import type { MonitoringData, NewCheck, Site } from './data.js';
 
+/** The demo owners: who can sign in to the key portal with the demo sign-in. */
+export const DEMO_OWNERS: ReadonlyArray<{ id: string; name: string }> = [
+  { id: 'demo-user', name: 'Demo User' },
+  { id: 'other-user', name: 'Other User' },
+];
+
 /** The demo world: two owners, three projects, a few sites. */
 export const DEMO_PROJECTS: readonly Project[] = [
   { id: 'proj_alpha', ownerId: 'demo-user', name: 'Alpha' },

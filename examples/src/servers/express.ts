@@ -6,6 +6,8 @@ import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
+import { nodeListener } from './web-bridge.js';
+import { isWebPath } from '../web.js';
 
 /** Write a shared Reply as is (setHeader, not res.set: Express would add a charset of its own). */
 function send(res: Response, reply: Reply): void {
@@ -14,7 +16,7 @@ function send(res: Response, reply: Reply): void {
   res.end(reply.body);
 }
 
-export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
+export const start: StartServer = async ({ keyscope: ks, api, web }, { port, host }) => {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -25,6 +27,10 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
   // Each route says whether a user-level key needs X-Project-ID there; /health and /openapi.json have no key check.
   const projectOptional = keyscope(ks, { project: 'optional' });
   const projectRequired = keyscope(ks, { project: 'required' });
+
+  // The portal and the demo sign-in: a Fetch handler, before any route (no key check, body unread).
+  const pages = nodeListener(web);
+  app.use((req, res, next) => (isWebPath(req.path) ? void pages(req, res).catch(next) : next()));
 
   app.get('/health', (_req, res) => send(res, api.health()));
   app.get('/openapi.json', (_req, res) => send(res, api.openApi()));

@@ -3,13 +3,15 @@ import Fastify, { type FastifyReply } from 'fastify';
 import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';
 import type { StartServer } from './types.js';
+import { nodeListener } from './web-bridge.js';
+import { PORTAL_PATH } from '../web.js';
 
 /** A Buffer, so Fastify sends the Content-Type as given instead of adding a charset to it. */
 function send(reply: FastifyReply, answer: Reply): FastifyReply {
   return reply.code(answer.status).headers(answer.headers).send(Buffer.from(answer.body));
 }
 
-export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
+export const start: StartServer = async ({ keyscope: ks, api, web }, { port, host }) => {
   const app = Fastify();
 
   // keyscope runs in onRequest for every route in this plugin; each route's config says whether
@@ -31,6 +33,19 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
     routes.get('/monitoring', projectRequired, (req, reply) => send(reply, api.monitoring(req.auth)));
     routes.get('/usage', projectRequired, async (req, reply) => send(reply, await api.usage(req.auth)));
     if (api.slowRouteEnabled) routes.get('/test/slow', projectOptional, async (req, reply) => send(reply, await api.slow(req.auth)));
+  });
+
+  // The portal and the demo sign-in: a Fetch handler given the raw request, body unread (no
+  // content-type parsing in this scope), outside keyscope's scope.
+  await app.register(async (pages) => {
+    const listener = nodeListener(web);
+    pages.removeAllContentTypeParsers();
+    pages.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    const handler = async (req: { raw: import('node:http').IncomingMessage }, reply: FastifyReply) => {
+      reply.hijack();
+      await listener(req.raw, reply.raw);
+    };
+    for (const url of [PORTAL_PATH, `${PORTAL_PATH}/*`, '/signin', '/signout', '/signin.css']) pages.all(url, handler);
   });
 
   app.setNotFoundHandler((_req, reply) => send(reply, NOT_FOUND));

@@ -8,12 +8,13 @@ import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
+import { isWebPath } from '../web.js';
 
 function send(c: Context, reply: Reply): Response {
   return c.body(reply.body, reply.status as 200, reply.headers);
 }
 
-export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
+export const start: StartServer = async ({ keyscope: ks, api, web }, { port, host }) => {
   const app = new Hono();
 
   // Each route says whether a user-level key needs X-Project-ID there; /health and /openapi.json have no key check.
@@ -21,6 +22,9 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
   const clientIp = (c: Context) => getConnInfo(c).remote.address;
   const projectOptional = keyscope(ks, { project: 'optional', clientIp });
   const projectRequired = keyscope(ks, { project: 'required', clientIp });
+
+  // The portal and the demo sign-in: a Fetch handler, called as is.
+  app.use(async (c, next) => (isWebPath(c.req.path) ? web(c.req.raw) : next()));
 
   app.get('/health', (c) => send(c, api.health()));
   app.get('/openapi.json', (c) => send(c, api.openApi()));

@@ -6,6 +6,8 @@ import { INTERNAL_ERROR, NOT_FOUND, type Reply } from '../api.js';
 import { clientError, clientErrorStatus } from './client-error.js';
 import { closeServer } from './close.js';
 import type { StartServer } from './types.js';
+import { nodeListener } from './web-bridge.js';
+import { isWebPath } from '../web.js';
 
 function send(ctx: Context, reply: Reply): void {
   ctx.status = reply.status;
@@ -13,7 +15,7 @@ function send(ctx: Context, reply: Reply): void {
   ctx.body = reply.body;
 }
 
-export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) => {
+export const start: StartServer = async ({ keyscope: ks, api, web }, { port, host }) => {
   const app = new Koa();
   // The same routing rules as Fastify and Hono: /VALIDATE and /validate/ are other paths.
   const router = new Router({ sensitive: true, strict: true });
@@ -41,6 +43,13 @@ export const start: StartServer = async ({ keyscope: ks, api }, { port, host }) 
       console.error('request failed:', error);
       send(ctx, INTERNAL_ERROR);
     }
+  });
+  // The portal and the demo sign-in: a Fetch handler writing to the raw response (Koa stands aside).
+  const pages = nodeListener(web);
+  app.use(async (ctx, next) => {
+    if (!isWebPath(ctx.path)) return next();
+    ctx.respond = false;
+    await pages(ctx.req, ctx.res);
   });
   app.use(router.routes());
   // Nothing matched: the same JSON 404 as the other frameworks.
