@@ -79,7 +79,7 @@ ${tokenField(ctx)}
 <input type="text" id="key-name" name="name" required maxlength="64" placeholder="example-api-key" autocomplete="off" value="${values.name}"${invalidAttrs('key-name', errors.name)}>
 ${fieldError('key-name', errors.name)}<p class="hint">1–64 characters, to tell your keys apart.</p>
 </div>
-<fieldset class="field${errors.level ? ' invalid' : ''}">
+<fieldset class="field${errors.level ? ' invalid' : ''}"${invalidAttrs('level', errors.level)}>
 <legend>Key Level</legend>
 <div class="choices">${radio('user', 'User Level', 'Access all your projects')}${radio('project', 'Project Level', 'Access one specific project')}</div>
 ${fieldError('level', errors.level)}
