@@ -78,6 +78,7 @@ export function renderMarkdown(result) {
       out.push(`| ${framework} | ${name} | ${fmt(s.rps)} | ${fmt(s.rps / scenarios.valid.rps, 2)} | ${s.p99} | ${fmt(s.storeCalls)} |`);
     }
   }
+  if (result.store) out.push(...renderStore(result));
   out.push('');
   out.push('## In-process (ns per call, median of rounds)');
   out.push('');
@@ -89,6 +90,56 @@ export function renderMarkdown(result) {
   out.push(`| \`await ks.authenticate()\` | ${fmt(micro.ns.authenticateAwaited)} |`);
   out.push('');
   return out.join('\n');
+}
+
+/** Per store and path: medians of req/s, latency and store calls, and same-round ratios. */
+export function summarizeStore(store) {
+  const rows = [];
+  const stores = Object.keys(store.rounds[0] ?? {});
+  for (const name of stores) {
+    for (const path of ['warm', 'cold']) {
+      const runs = store.rounds.map((r) => r[name][path]);
+      const rps = runs.map((m) => m.rps);
+      rows.push({
+        store: name,
+        path,
+        rps: median(rps),
+        min: Math.min(...rps),
+        max: Math.max(...rps),
+        p50: median(runs.map((m) => m.p50)),
+        p99: median(runs.map((m) => m.p99)),
+        storeCalls: median(runs.map((m) => m.storeCalls)),
+        total: median(runs.map((m) => m.total)),
+        bad: runs.reduce((sum, m) => sum + m.non2xx + m.errors, 0),
+        toWarm: median(store.rounds.map((r) => r[name][path].rps / r[name].warm.rps)),
+        toSqlite: median(store.rounds.map((r) => r[name][path].rps / r.sqlite[path].rps)),
+      });
+    }
+  }
+  return rows;
+}
+
+function renderStore(result) {
+  const { store, plan } = result;
+  const out = ['', '## Store: SQLite vs PostgreSQL', ''];
+  const pgNote = store.postgres.skipped
+    ? `PostgreSQL was **not measured**: ${store.postgres.skipped}.`
+    : `PostgreSQL ${store.postgres.version} on the same machine (${store.postgres.url}, a scratch schema created, migrated and dropped by the run; ${fmt(store.postgres.keys)} keys copied in ${fmt(store.postgres.insertMs / 1000, 1)} s), the store's defaults (a pool of 10, LISTEN on).`;
+  out.push(
+    `The keyscope server on ${store.framework}, once per store, in ${plan.rounds} interleaved round(s) of ${plan.duration} s after ${plan.warmup} s warm-up. ` +
+      `*Warm*: one valid key (a cache hit). *Cold*: a different valid key per request, cycling through ${fmt(store.coldKeys)} keys, more than the cache of ${fmt(store.cacheMax)}, so nearly every request reads the store. ` +
+      `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are \`findKeyByHash\` calls during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops.`,
+  );
+  out.push('');
+  out.push('| store | path | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  const names = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
+  for (const r of summarizeStore(store)) {
+    const bad = r.bad ? ` (**${fmt(r.bad)} non-2xx/errors**)` : '';
+    out.push(`| ${names[r.store] ?? r.store} | ${r.path} | ${fmt(r.rps)}${bad} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.toWarm, 2)} | ${fmt(r.toSqlite, 2)} | ${r.p50} | ${r.p99} | ${fmt(r.storeCalls)} / ${fmt(r.total)} |`);
+  }
+  if (store.postgres.skipped) out.push(`| PostgreSQL | warm, cold | not measured | | | | | | |`);
+  return out;
 }
 
 /** A horizontal bar chart of every server's req/s as a fraction of the bare framework. */

@@ -2,6 +2,8 @@
 // check and the peers, plus the abuse and cold-path scenarios and the in-process micro
 // benchmarks. Servers run in their own processes; this process is the load generator.
 // Rounds are interleaved (A B C A B C …) and only ratios from the same round are compared.
+// A full run writes results/latest.*; --quick writes results/quick.* and --only results/partial.*,
+// so neither ever replaces the committed full run.
 import { fork, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request, Agent } from 'node:http';
@@ -22,23 +24,70 @@ const VARIANTS = {
   fastify: ['bare', 'hand', 'keyscope', 'peer'],
   hono: ['bare', 'hand', 'keyscope'],
 };
-// `--only fastify,koa` limits the frameworks (for profiling one; reports stay per framework).
+// `--only=fastify,koa` limits the frameworks (for profiling one; reports stay per framework);
+// `store` in the list runs the SQLite-vs-PostgreSQL comparison, which otherwise runs only in
+// full and quick runs.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 if (only) for (const framework of Object.keys(VARIANTS)) if (!only.includes(framework)) delete VARIANTS[framework];
+const runStore = !only || only.includes('store');
 const PEERS = { express: 'passport-headerapikey', fastify: '@fastify/bearer-auth' };
+const outName = quick ? 'quick' : only ? 'partial' : 'latest';
+// The store comparison runs on one framework: the store path is the same code under all four
+// (the adapters call one authenticate()), and 4 × 4 × 13 s per round would add ~17 min to the
+// full run. Fastify: the fastest server here, so the store's cost shows most.
+const STORE_FRAMEWORK = 'fastify';
+// A PostgreSQL server to create (and drop) a scratch schema in; never DATABASE_URL, so the
+// benchmark cannot land in an app's database by accident.
+const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const pgSchema = `keyscope_bench_${process.pid}_${Date.now().toString(36)}`;
+const redact = (url) => {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable BENCH_DATABASE_URL)';
+  }
+};
 
 // A fresh clone after install has no dist/ yet: build once.
-if (['core', 'sqlite', 'express', 'koa', 'fastify', 'fetch'].some((pkg) => !existsSync(join(here, `../packages/${pkg}/dist/index.js`)))) {
+if (['core', 'sqlite', 'postgres', 'express', 'koa', 'fastify', 'fetch'].some((pkg) => !existsSync(join(here, `../packages/${pkg}/dist/index.js`)))) {
   console.error('building the packages first…');
   execFileSync('npx', ['-y', 'pnpm@12.4.2', 'build'], { cwd: join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 }
 // Imported only now: they are the built packages.
 const { createKeyscope, generateKey } = await import('@keyscope/core');
 const { SqliteStore } = await import('@keyscope/sqlite');
+const { PostgresStore } = await import('@keyscope/postgres');
+const { default: pg } = await import('pg');
 
 const work = mkdtempSync(join(tmpdir(), 'keyscope-bench-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const log = (...args) => console.error(...args);
+const reason = (error) => error?.message || error?.code || error?.errors?.map((e) => e.message).join('; ') || String(error);
+
+// --- PostgreSQL: is it there? (said now, so a missing server is no surprise at the end) ---
+async function probePostgres() {
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query('SHOW server_version');
+    return { ok: true, version: rows[0].server_version };
+  } catch (error) {
+    return { ok: false, reason: reason(error) };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+const postgres = runStore ? await probePostgres() : { ok: false, reason: 'not requested (--only without store)' };
+if (runStore) {
+  log(
+    postgres.ok
+      ? `PostgreSQL ${postgres.version} at ${redact(pgUrl)}: the store comparison will use scratch schema ${pgSchema}`
+      : `PostgreSQL UNREACHABLE at ${redact(pgUrl)} (${postgres.reason}): the PostgreSQL store row is skipped, everything else runs. Set BENCH_DATABASE_URL to point elsewhere.`,
+  );
+}
 
 // --- fixtures: one SQLite file with the bench owner's keys --------------------------------
 log(`preparing ${plan.coldKeys.toLocaleString()} keys in SQLite…`);
@@ -53,18 +102,23 @@ for (let i = 0; i < plan.coldKeys; i++) {
   plaintext.push((await admin.keys.create({ ownerId: owner, name: `bench ${i}`, level: 'user' })).key);
 }
 await admin.close();
+// The same records go into PostgreSQL, so both stores answer for the same keys.
+const records = await store.listAllKeys();
 store.close();
 const keysFile = join(work, 'keys.json');
 // The hand-written check and the peers get a Map of 1,000 keys, as in the reference numbers.
 writeFileSync(keysFile, JSON.stringify({ owner, projectId, plaintext: plaintext.slice(0, 1000) }));
 const validKey = plaintext[0];
+// The cold path's keys: all but the 1,000 the hand-written check holds and the last (kept for
+// the 200 concurrent first requests).
+const coldSet = plaintext.slice(1000, -1);
 const headersFor = (key) => ({ 'x-api-key': key, 'x-project-id': projectId, authorization: `Bearer ${key}` });
 
 // --- servers ------------------------------------------------------------------------------
-function startServer(framework, variant) {
+function startServer(framework, variant, env = {}) {
   return new Promise((resolve, reject) => {
     const child = fork(join(here, 'servers/server.mjs'), {
-      env: { ...process.env, FRAMEWORK: framework, VARIANT: variant, BENCH_DB: db, BENCH_KEYS: keysFile, BENCH_CACHE_MAX: String(plan.cacheMax), NODE_ENV: 'production' },
+      env: { ...process.env, FRAMEWORK: framework, VARIANT: variant, BENCH_DB: db, BENCH_KEYS: keysFile, BENCH_CACHE_MAX: String(plan.cacheMax), NODE_ENV: 'production', ...env },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     child.once('error', reject);
@@ -75,7 +129,7 @@ function startServer(framework, variant) {
           child.once('message', done);
           child.send(message);
         });
-      resolve({ framework, variant, port, child, stats: () => ask('stats'), reset: () => child.send('reset') });
+      resolve({ framework, variant, store: env.BENCH_STORE ?? 'sqlite', port, child, stats: () => ask('stats'), reset: () => child.send('reset') });
     });
   });
 }
@@ -134,7 +188,7 @@ async function scenarios(server) {
     ['valid', { headers: headersFor(validKey) }],
     ['badChecksum', { headers: headersFor(badChecksum) }],
     ['unknown', { requests: cycling(unknown) }],
-    ['cold', { requests: cycling(plaintext.slice(1000, -1)) }],
+    ['cold', { requests: cycling(coldSet) }],
   ];
   for (const [name, options] of sequence) {
     server.reset();
@@ -163,6 +217,136 @@ async function scenarios(server) {
   return out;
 }
 
+// --- store: the same keyscope server on SQLite and on PostgreSQL, side by side --------------
+// A scratch schema, migrated by the store, the project added by the store, the keys copied in
+// with one multi-row INSERT per 20,000 (the store's createKey, one round trip per key, would
+// take minutes for the full run's 100,000).
+async function preparePostgres() {
+  const started = Date.now();
+  const setup = new PostgresStore({ connectionString: pgUrl, schema: pgSchema, listen: false });
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  const drop = async () => {
+    const c = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 5000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`);
+      log(`dropped PostgreSQL schema ${pgSchema}`);
+    } catch (error) {
+      log(`could not drop PostgreSQL schema ${pgSchema} (${reason(error)}): drop it by hand`);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  };
+  try {
+    await setup.migrate();
+    await setup.addProject({ id: projectId, ownerId: owner, name: 'Bench' });
+    await client.connect();
+    const iso = (d) => (d ? d.toISOString() : null);
+    for (let i = 0; i < records.length; i += 20_000) {
+      const chunk = records.slice(i, i + 20_000);
+      const column = (f) => chunk.map(f);
+      await client.query(
+        `INSERT INTO "${pgSchema}".keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])`,
+        [
+          column((r) => r.id), column((r) => r.name), column((r) => r.ownerId), column((r) => r.level), column((r) => r.projectId ?? null),
+          column((r) => r.hash), column((r) => r.start), column((r) => iso(r.createdAt)), column((r) => iso(r.expiresAt)),
+          column((r) => iso(r.revokedAt)), column((r) => iso(r.lastUsedAt)),
+        ],
+      );
+    }
+    await client.query(`ANALYZE "${pgSchema}".keys`);
+    // Through the store, as the server will read it: the copy must be what the store expects.
+    const first = await setup.findKeyByHash(records[0].hash);
+    if (first?.id !== records[0].id) throw new Error(`the copied key ${records[0].id} does not read back through PostgresStore`);
+  } catch (error) {
+    await drop();
+    throw error;
+  } finally {
+    await client.end().catch(() => {});
+    await setup.close();
+  }
+  const insertMs = Date.now() - started;
+  log(`PostgreSQL: schema ${pgSchema} migrated, ${records.length.toLocaleString()} keys copied in ${(insertMs / 1000).toFixed(1)} s`);
+  return { drop, insertMs };
+}
+
+async function storeComparison() {
+  const out = {
+    framework: STORE_FRAMEWORK,
+    coldKeys: coldSet.length,
+    cacheMax: plan.cacheMax,
+    postgres: { url: redact(pgUrl), schema: pgSchema, version: postgres.version, keys: records.length },
+    rounds: [],
+  };
+  let prepared;
+  if (postgres.ok) {
+    try {
+      prepared = await preparePostgres();
+      out.postgres.insertMs = prepared.insertMs;
+    } catch (error) {
+      out.postgres.skipped = `setup failed: ${reason(error)}`;
+      log(`PostgreSQL store row skipped: ${out.postgres.skipped}`);
+    }
+  } else {
+    out.postgres.skipped = `unreachable: ${postgres.reason}`;
+  }
+  // Ctrl-C mid-run: still drop the scratch schema (the servers get the signal too).
+  const onSigint = async () => {
+    await prepared?.drop();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const servers = [await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'sqlite' })];
+    if (prepared) {
+      try {
+        servers.push(await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'postgres', BENCH_DATABASE_URL: pgUrl, BENCH_PG_SCHEMA: pgSchema }));
+      } catch (error) {
+        out.postgres.skipped = `server failed to start: ${reason(error)}`;
+        log(`PostgreSQL store row skipped: ${out.postgres.skipped}`);
+      }
+    }
+    // Each server walks the cold keys in its own unbroken cycle, warm-ups and rounds included, so
+    // a key comes back to it only after all the others: more than its cache holds, always a miss.
+    const cold = new Map(servers.map((server) => [server, { requests: cycling(coldSet) }]));
+    const paths = [
+      ['warm', () => ({ headers: headersFor(validKey) })],
+      ['cold', (server) => cold.get(server)],
+    ];
+    for (let round = 0; round < plan.rounds; round++) {
+      const results = Object.fromEntries(servers.map((s) => [s.store, {}]));
+      // SQLite first in odd rounds, PostgreSQL first in even ones: neither always follows the other.
+      const order = round % 2 ? [...servers].reverse() : servers;
+      for (const [path, optionsFor] of paths) {
+        for (const server of order) {
+          const options = optionsFor(server);
+          // Warm-up (the pool connected, statements prepared, the JIT warm), then counted afresh.
+          await load(server.port, { ...options, duration: plan.warmup });
+          server.reset();
+          const r = await load(server.port, { ...options, duration: plan.duration });
+          const { storeCalls } = await server.stats();
+          const m = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, non2xx: r.non2xx, errors: r.errors, storeCalls };
+          results[server.store][path] = m;
+          const trouble = m.non2xx || m.errors ? ` — ${m.non2xx} non-2xx, ${m.errors} errors: the number is not a valid measurement` : '';
+          log(`store    round ${round + 1}/${plan.rounds} ${server.store.padEnd(8)} ${path} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s, ${storeCalls.toLocaleString()} store calls / ${m.total.toLocaleString()} requests${trouble}`);
+        }
+      }
+      out.rounds.push(results);
+    }
+    await Promise.all(servers.map(stop));
+  } finally {
+    process.off('SIGINT', onSigint);
+    await prepared?.drop();
+  }
+  return out;
+}
+
+const storeResult = runStore ? await storeComparison() : undefined;
+
 // --- micro, in a fresh process ------------------------------------------------------------
 log('micro benchmarks…');
 const micro = JSON.parse(
@@ -180,11 +364,14 @@ const result = {
   plan,
   peers: PEERS,
   http,
+  ...(storeResult && { store: storeResult }),
   micro,
 };
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results/latest.json'), JSON.stringify(result, null, 2) + '\n');
-writeFileSync(join(here, 'results/latest.md'), renderMarkdown(result));
-writeFileSync(join(here, 'results/ratios.svg'), renderSvg(result));
+writeFileSync(join(here, `results/${outName}.json`), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(here, `results/${outName}.md`), renderMarkdown(result));
+// The chart is the README's: only a full run draws it.
+if (outName === 'latest') writeFileSync(join(here, 'results/ratios.svg'), renderSvg(result));
 console.log(renderMarkdown(result));
-log('wrote bench/results/latest.json, latest.md and ratios.svg');
+if (storeResult?.postgres.skipped) log(`note: the PostgreSQL store row was not measured (${storeResult.postgres.skipped})`);
+log(`wrote bench/results/${outName}.json and ${outName}.md${outName === 'latest' ? ' and ratios.svg' : ''}`);

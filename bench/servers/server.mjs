@@ -2,11 +2,13 @@
 // Variants: bare (no auth), hand (the hand-written reference check), keyscope, peer (the
 // framework's popular alternative, where one exists). Started by ../run.mjs with fork(), it
 // reports its port and answers { stats } messages with keyscope's store-call counts.
+// keyscope's store is SQLite (BENCH_DB) unless BENCH_STORE=postgres: then a PostgresStore on
+// BENCH_DATABASE_URL and BENCH_PG_SCHEMA (migrated and filled by run.mjs), with its defaults.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createHandCheck } from '../hand-check.mjs';
 
-const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000' } = process.env;
+const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000', BENCH_STORE = 'sqlite', BENCH_DATABASE_URL, BENCH_PG_SCHEMA } = process.env;
 const keys = JSON.parse(readFileSync(BENCH_KEYS, 'utf8')); // { owner, projectId, plaintext: [...] }
 const payload = { ok: true };
 
@@ -15,8 +17,15 @@ const handCheck = createHandCheck(keys.plaintext, keys.owner, keys.projectId);
 let storeCalls = 0;
 async function keyscopeInstance() {
   const { createKeyscope } = await import('@keyscope/core');
-  const { SqliteStore } = await import('@keyscope/sqlite');
-  const store = new SqliteStore({ filename: BENCH_DB });
+  let store;
+  if (BENCH_STORE === 'postgres') {
+    const { PostgresStore } = await import('@keyscope/postgres');
+    store = new PostgresStore({ connectionString: BENCH_DATABASE_URL, schema: BENCH_PG_SCHEMA });
+    await store.ready(); // fail at startup, not in the measurement
+  } else {
+    const { SqliteStore } = await import('@keyscope/sqlite');
+    store = new SqliteStore({ filename: BENCH_DB });
+  }
   const findKeyByHash = store.findKeyByHash.bind(store);
   store.findKeyByHash = (h) => {
     storeCalls++;
@@ -93,4 +102,6 @@ process.on('message', (message) => {
   if (message === 'reset') storeCalls = 0;
   if (message === 'stop') server.close(() => process.exit(0));
 });
+// The parent gone (a crash, Ctrl-C): go too, rather than linger holding a port and connections.
+process.on('disconnect', () => process.exit(0));
 process.send({ port: server.address().port });
