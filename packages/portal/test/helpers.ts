@@ -1,6 +1,9 @@
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { createPortal, type PortalOptions } from '@keyscope/portal';
 
+/** A Response whose `json()` is loosely typed, for assertions. */
+export type TestResponse = Omit<Response, 'json'> & { json(): Promise<any> };
+
 export const ORIGIN = 'http://app.test';
 export const DAY = 86_400_000;
 
@@ -14,10 +17,10 @@ export function setup(extra: Partial<PortalOptions> = {}) {
   const ks = createKeyscope({ store, now: () => clock.now, usage: false });
   const portal = createPortal({ keyscope: ks, owner: (r) => r.headers.get('x-user'), signInUrl: '/login', secret: 's'.repeat(32), now: () => clock.now, ...extra });
 
-  const get = (path: string, user: string | null = 'alice', headers: Record<string, string> = {}) =>
+  const get = (path: string, user: string | null = 'alice', headers: Record<string, string> = {}): Promise<TestResponse> =>
     portal(new Request(ORIGIN + path, { headers: { ...(user ? { 'x-user': user } : {}), ...headers } }));
   /** A same-origin form POST, as a browser sends it. */
-  const postForm = (path: string, fields: Record<string, string>, user: string | null = 'alice', headers: Record<string, string> = {}) =>
+  const postForm = (path: string, fields: Record<string, string>, user: string | null = 'alice', headers: Record<string, string> = {}): Promise<TestResponse> =>
     portal(
       new Request(ORIGIN + path, {
         method: 'POST',
@@ -25,7 +28,7 @@ export function setup(extra: Partial<PortalOptions> = {}) {
         body: new URLSearchParams(fields),
       }),
     );
-  const postJson = (path: string, body: unknown, user: string | null = 'alice', headers: Record<string, string> = {}) =>
+  const postJson = (path: string, body: unknown, user: string | null = 'alice', headers: Record<string, string> = {}): Promise<TestResponse> =>
     portal(
       new Request(ORIGIN + path, {
         method: 'POST',
