@@ -5,6 +5,7 @@ export { ID_PATTERN, keyStatus } from './admin.js';
 export { openApiComponents } from './openapi.js';
 export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
+export { recordFromRow } from './types.js';
 export { MemoryThrottle, throttleClient } from './throttle.js';
 export type { AttemptThrottle, ThrottleVerdict } from './throttle.js';
 export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';
@@ -31,6 +32,7 @@ export type {
   KeyAdminStore,
   KeyLevel,
   KeyRecord,
+  KeyRow,
   KeyStore,
   InvalidationBus,
   KeyUsage,

@@ -123,3 +123,44 @@ export interface KeyAdminStore extends KeyStore {
   /** Optional: release connections and handles. */
   close?(): Promise<void> | void;
 }
+
+/**
+ * A key as SQL stores keep it: snake_case columns, times as epoch milliseconds. Stores read rows
+ * of this shape back with {@link recordFromRow}.
+ */
+export interface KeyRow {
+  id: string;
+  name: string;
+  owner_id: string;
+  level: KeyLevel;
+  project_id: string | null;
+  hash: string;
+  start: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+/**
+ * The {@link KeyRecord} of a SQL row (`null` for none): each call a fresh object, dates included.
+ *
+ * @example return recordFromRow(db.prepare('SELECT … FROM keys WHERE hash = ?').get(hash))
+ */
+export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null {
+  if (!row) return null;
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+  return {
+    id: row.id,
+    name: row.name,
+    ownerId: row.owner_id,
+    level: row.level,
+    projectId: row.project_id,
+    hash: row.hash,
+    start: row.start,
+    createdAt: new Date(row.created_at),
+    expiresAt: date(row.expires_at),
+    revokedAt: date(row.revoked_at),
+    lastUsedAt: date(row.last_used_at),
+  };
+}

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { KeyscopeError } from '@keyscope/core';
-import type { KeyAdminStore, KeyLevel, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import { KeyscopeError, recordFromRow } from '@keyscope/core';
+import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { channelOf, migrateWith, newerSchema, quoted, SCHEMA_VERSION, schemaName, schemaVersion, type MigrationResult } from './schema.js';
@@ -58,19 +58,6 @@ export interface PostgresMigrateOptions {
   schema?: string;
 }
 
-interface KeyRow {
-  id: string;
-  name: string;
-  owner_id: string;
-  level: KeyLevel;
-  project_id: string | null;
-  hash: string;
-  start: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
 
 /** Times leave the database as epoch ms (exact, no time zone parsing in the driver). */
 const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${alias}`;
@@ -247,7 +234,7 @@ export class PostgresStore implements KeyAdminStore {
   /** The key whose SHA-256 is `hash` (revoked and expired ones included), or `null`. */
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
     const { rows } = await this.query<KeyRow>(`SELECT ${KEY_SELECT} FROM ${this.s}.keys WHERE hash = $1`, [hash], `keyscope.byhash.${this.schema}`);
-    return toRecord(rows[0]);
+    return recordFromRow(rows[0]);
   }
 
   /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
@@ -293,19 +280,19 @@ export class PostgresStore implements KeyAdminStore {
 
   async getKey(id: string): Promise<KeyRecord | null> {
     const { rows } = await this.query<KeyRow>(`SELECT ${KEY_SELECT} FROM ${this.s}.keys WHERE id = $1`, [id]);
-    return toRecord(rows[0]);
+    return recordFromRow(rows[0]);
   }
 
   /** Every key of `ownerId`, revoked and expired ones included, oldest first. */
   async listKeys(ownerId: string): Promise<KeyRecord[]> {
     const { rows } = await this.query<KeyRow>(`SELECT ${KEY_SELECT} FROM ${this.s}.keys WHERE owner_id = $1 ORDER BY created_at, position`, [ownerId]);
-    return rows.map((row) => toRecord(row)!);
+    return rows.map((row) => recordFromRow(row)!);
   }
 
   /** Every key of every owner, revoked and expired ones included, oldest first. */
   async listAllKeys(): Promise<KeyRecord[]> {
     const { rows } = await this.query<KeyRow>(`SELECT ${KEY_SELECT} FROM ${this.s}.keys ORDER BY created_at, position`);
-    return rows.map((row) => toRecord(row)!);
+    return rows.map((row) => recordFromRow(row)!);
   }
 
   /** Mark a key revoked at `at` (revoking twice keeps the first time); `false` when no such key. */
@@ -492,29 +479,13 @@ function timestamp(value: Date | null): string | null {
   return value === null ? null : value.toISOString().replace(/^\+/, '');
 }
 
-function toRecord(row: KeyRow | undefined): KeyRecord | null {
-  if (!row) return null;
-  return {
-    id: row.id,
-    name: row.name,
-    ownerId: row.owner_id,
-    level: row.level,
-    projectId: row.project_id,
-    hash: row.hash,
-    start: row.start,
-    createdAt: new Date(row.created_at),
-    expiresAt: date(row.expires_at),
-    revokedAt: date(row.revoked_at),
-    lastUsedAt: date(row.last_used_at),
-  };
-}
-
-function date(ms: number | null): Date | null {
-  return ms === null ? null : new Date(ms);
-}
 
 function wholeNumber(value: unknown, option: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
   if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
   return value;
+}
+
+function date(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
 }

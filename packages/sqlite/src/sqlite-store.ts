@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { KeyscopeError } from '@keyscope/core';
-import type { KeyAdminStore, KeyLevel, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import { KeyscopeError, recordFromRow } from '@keyscope/core';
+import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
@@ -29,19 +29,6 @@ export interface SqliteStoreOptions {
   usageBusyTimeoutMs?: number;
 }
 
-interface KeyRow {
-  id: string;
-  name: string;
-  owner_id: string;
-  level: KeyLevel;
-  project_id: string | null;
-  hash: string;
-  start: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
 
 const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at';
 
@@ -172,7 +159,7 @@ export class SqliteStore implements KeyAdminStore {
 
   /** The key whose SHA-256 is `hash` (revoked and expired ones included), or `null`. */
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
-    return toRecord(this.sql.byHash.get(hash));
+    return recordFromRow(this.sql.byHash.get(hash));
   }
 
   /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
@@ -211,17 +198,17 @@ export class SqliteStore implements KeyAdminStore {
 
   /** A key by id, or `null`. */
   async getKey(id: string): Promise<KeyRecord | null> {
-    return toRecord(this.sql.byId.get(id));
+    return recordFromRow(this.sql.byId.get(id));
   }
 
   /** Every key of `ownerId`, oldest first. */
   async listKeys(ownerId: string): Promise<KeyRecord[]> {
-    return this.sql.byOwner.all(ownerId).map((row) => toRecord(row)!);
+    return this.sql.byOwner.all(ownerId).map((row) => recordFromRow(row)!);
   }
 
   /** Every key of every owner, oldest first. */
   async listAllKeys(): Promise<KeyRecord[]> {
-    return this.sql.all.all().map((row) => toRecord(row)!);
+    return this.sql.all.all().map((row) => recordFromRow(row)!);
   }
 
   /** Mark a key revoked at `at` (a second revocation keeps the first time); `false` if unknown. */
@@ -416,26 +403,6 @@ function tightenSidecars(filename: string): void {
   }
 }
 
-function toRecord(row: KeyRow | undefined): KeyRecord | null {
-  if (!row) return null;
-  return {
-    id: row.id,
-    name: row.name,
-    ownerId: row.owner_id,
-    level: row.level,
-    projectId: row.project_id,
-    hash: row.hash,
-    start: row.start,
-    createdAt: new Date(row.created_at),
-    expiresAt: date(row.expires_at),
-    revokedAt: date(row.revoked_at),
-    lastUsedAt: date(row.last_used_at),
-  };
-}
-
-function date(ms: number | null): Date | null {
-  return ms === null ? null : new Date(ms);
-}
 
 function time(value: Date | null): number | null {
   return value === null ? null : value.getTime();
@@ -445,4 +412,8 @@ function wholeNumber(value: unknown, option: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
   if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
   return value;
+}
+
+function date(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
 }
