@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrate } from '@keyscope/postgres';
+import { afterAll, afterEach, beforeEach } from 'vitest';
+import type { KeyRecord } from '@keyscope/core';
+import { migrate, PostgresStore } from '@keyscope/postgres';
 
 /**
  * The PostgreSQL the tests run on. A missing server fails the tests (connection refused); they
@@ -52,4 +54,52 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
 export async function endAdmin(): Promise<void> {
   await admin?.end();
   admin = undefined;
+}
+
+type StoreOptions = Partial<ConstructorParameters<typeof PostgresStore>[0]>;
+
+/**
+ * A freshly migrated schema for every test of the file, and stores opened on it: closed, and the
+ * schema dropped, after each test.
+ */
+export function migratedSchemaPerTest(): { schema(): string; open(options?: StoreOptions): PostgresStore } {
+  let current = '';
+  const stores: PostgresStore[] = [];
+  beforeEach(async () => {
+    current = await migratedSchema();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await dropSchema(current);
+  });
+  afterAll(endAdmin);
+  return {
+    schema: () => current,
+    open(options = {}) {
+      const store = new PostgresStore({ ...(options.pool ? {} : { connectionString: DATABASE_URL }), schema: current, ...options });
+      stores.push(store);
+      return store;
+    },
+  };
+}
+
+/** Every data method of a store, with harmless arguments: for tests that expect them all to fail alike. */
+export function everyStoreCall(store: PostgresStore, record: KeyRecord): [string, () => Promise<unknown>][] {
+  return [
+    ['findKeyByHash', () => store.findKeyByHash(record.hash)],
+    ['getKey', () => store.getKey(record.id)],
+    ['createKey', () => store.createKey(record)],
+    ['listKeys', () => store.listKeys('u')],
+    ['listAllKeys', () => store.listAllKeys()],
+    ['revokeKey', () => store.revokeKey(record.id, new Date())],
+    ['setKeyExpiry', () => store.setKeyExpiry(record.id, new Date())],
+    ['recordUsage', () => store.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }])],
+    ['getUsage', () => store.getUsage(record.id)],
+    ['ownsProject', () => store.ownsProject('u', 'p')],
+    ['listProjects', () => store.listProjects('u')],
+    ['addProject', () => store.addProject({ id: 'p', ownerId: 'u', name: 'P' })],
+    ['createProject', () => store.createProject({ id: 'p', ownerId: 'u', name: 'P' })],
+    ['removeProject', () => store.removeProject('p')],
+    ['getProject', () => store.getProject('p')],
+  ];
 }

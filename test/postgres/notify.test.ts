@@ -1,17 +1,13 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyscope } from '@keyscope/core';
 import type { StoreChange } from '@keyscope/core';
 import { PostgresStore } from '@keyscope/postgres';
 import { keyRecord } from '../stores/store-conformance.js';
-import { DATABASE_URL, dropSchema, endAdmin, migratedSchema, schemaName, sql, until } from './helpers.js';
+import { DATABASE_URL, dropSchema, migratedSchemaPerTest, schemaName, sql, until } from './helpers.js';
 
+const fixture = migratedSchemaPerTest();
+const open = fixture.open;
 let schema: string;
-const stores: PostgresStore[] = [];
-function open(options: Partial<ConstructorParameters<typeof PostgresStore>[0]> = {}): PostgresStore {
-  const store = new PostgresStore({ connectionString: DATABASE_URL, schema, ...options });
-  stores.push(store);
-  return store;
-}
 /** Subscribe and collect; `listening` resolves once the LISTEN session is up. */
 async function subscribed(store: PostgresStore) {
   const changes: { change: StoreChange | undefined; at: number }[] = [];
@@ -30,14 +26,9 @@ async function addKey(store: PostgresStore, overrides = {}) {
   return { key, record };
 }
 
-beforeEach(async () => {
-  schema = await migratedSchema();
+beforeEach(() => {
+  schema = fixture.schema();
 });
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-  await dropSchema(schema);
-});
-afterAll(endAdmin);
 
 describe('LISTEN/NOTIFY', () => {
   it("reports a revocation made by the app's own SQL on another connection within a second", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { migrate, PostgresStore, SCHEMA_VERSION } from '@keyscope/postgres';
 import { keyRecord } from '../stores/store-conformance.js';
-import { adminPool, DATABASE_URL, dropSchema, endAdmin, migratedSchema, schemaName, sql } from './helpers.js';
+import { adminPool, DATABASE_URL, dropSchema, endAdmin, migratedSchema, schemaName, sql, everyStoreCall } from './helpers.js';
 
 const schemas: string[] = [];
 const stores: PostgresStore[] = [];
@@ -54,24 +54,7 @@ describe('migrations', () => {
     const schema = fresh();
     const store = open(schema);
     const record = keyRecord();
-    const calls: [string, () => Promise<unknown>][] = [
-      ['ready', () => store.ready()],
-      ['findKeyByHash', () => store.findKeyByHash(record.hash)],
-      ['getKey', () => store.getKey(record.id)],
-      ['createKey', () => store.createKey(record)],
-      ['listKeys', () => store.listKeys('user_1')],
-      ['listAllKeys', () => store.listAllKeys()],
-      ['revokeKey', () => store.revokeKey(record.id, new Date())],
-      ['setKeyExpiry', () => store.setKeyExpiry(record.id, new Date())],
-      ['recordUsage', () => store.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }])],
-      ['getUsage', () => store.getUsage(record.id)],
-      ['ownsProject', () => store.ownsProject('u', 'p')],
-      ['listProjects', () => store.listProjects('u')],
-      ['addProject', () => store.addProject({ id: 'p', ownerId: 'u', name: 'P' })],
-      ['createProject', () => store.createProject({ id: 'p', ownerId: 'u', name: 'P' })],
-      ['removeProject', () => store.removeProject('p')],
-      ['getProject', () => store.getProject('p')],
-    ];
+    const calls: [string, () => Promise<unknown>][] = [['ready', () => store.ready()], ...everyStoreCall(store, record)];
     for (const [name, call] of calls) {
       await expect(call(), name).rejects.toMatchObject({ name: 'PostgresStoreError', code: 'postgres_schema_missing', message: expect.stringMatching(/keyscope db migrate/) });
     }

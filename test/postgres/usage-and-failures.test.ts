@@ -1,27 +1,17 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyscope } from '@keyscope/core';
 import { PostgresStore } from '@keyscope/postgres';
 import { keyRecord } from '../stores/store-conformance.js';
-import { DATABASE_URL, dropSchema, endAdmin, migratedSchema, sql, until } from './helpers.js';
+import { DATABASE_URL, everyStoreCall, migratedSchemaPerTest, sql, until } from './helpers.js';
 
+const fixture = migratedSchemaPerTest();
+const open = fixture.open;
 let schema: string;
-const stores: PostgresStore[] = [];
-function open(options: Partial<ConstructorParameters<typeof PostgresStore>[0]> = {}): PostgresStore {
-  const store = new PostgresStore({ ...(options.pool ? {} : { connectionString: DATABASE_URL }), schema, ...options });
-  stores.push(store);
-  return store;
-}
-
-beforeEach(async () => {
-  schema = await migratedSchema();
+beforeEach(() => {
+  schema = fixture.schema();
 });
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-  await dropSchema(schema);
-});
-afterAll(endAdmin);
 
 describe('usage from many instances', () => {
   it('adds up exactly when several store instances flush at once, and lastUsedAt only moves forward', async () => {
@@ -114,24 +104,7 @@ describe('when the database is down', () => {
 
   function methods(store: PostgresStore): [string, () => Promise<unknown>][] {
     const { key: _key, ...record } = keyRecord();
-    return [
-      ['findKeyByHash', () => store.findKeyByHash(record.hash)],
-      ['getKey', () => store.getKey(record.id)],
-      ['createKey', () => store.createKey(record)],
-      ['listKeys', () => store.listKeys('u')],
-      ['listAllKeys', () => store.listAllKeys()],
-      ['revokeKey', () => store.revokeKey(record.id, new Date())],
-      ['setKeyExpiry', () => store.setKeyExpiry(record.id, new Date())],
-      ['recordUsage', () => store.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }])],
-      ['getUsage', () => store.getUsage(record.id)],
-      ['ownsProject', () => store.ownsProject('u', 'p')],
-      ['listProjects', () => store.listProjects('u')],
-      ['addProject', () => store.addProject({ id: 'p', ownerId: 'u', name: 'P' })],
-      ['createProject', () => store.createProject({ id: 'p', ownerId: 'u', name: 'P' })],
-      ['removeProject', () => store.removeProject('p')],
-      ['getProject', () => store.getProject('p')],
-      ['migrate', () => store.migrate()],
-    ];
+    return [...everyStoreCall(store, record), ['migrate', () => store.migrate()]];
   }
 
   it('rejects every method within the connection timeout when the server hangs, and keeps the process up while listening', async () => {
