@@ -16,7 +16,8 @@ const PAGE_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer, Chromium sends `Origin: null` on the form's POST.
+  'Referrer-Policy': 'same-origin',
 };
 
 export interface SignInOptions {
@@ -55,11 +56,14 @@ export function createSignIn({ sessions, owners, home }: SignInOptions): (reques
   };
 }
 
-/** A POST from our own pages: the browser's Origin (or Sec-Fetch-Site) says so. Sign-in CSRF is refused too. */
+/**
+ * A POST from our own pages: the browser's Fetch Metadata (`Sec-Fetch-Site`) says so, or, from an
+ * older browser, its `Origin`. Sign-in CSRF is refused too.
+ */
 function sameOrigin(request: Request, url: URL): boolean {
-  const origin = request.headers.get('origin');
-  if (origin !== null) return origin === url.origin;
-  return request.headers.get('sec-fetch-site') === 'same-origin';
+  const site = request.headers.get('sec-fetch-site');
+  if (site !== null) return site === 'same-origin';
+  return request.headers.get('origin') === url.origin;
 }
 
 /** A local path to go to after signing in; anything else (another host, `//evil`, `/\evil`) is the portal. */
@@ -96,7 +100,10 @@ function page(owners: SignInOptions['owners'], next: string, current: string | n
     )
     .join('');
   const signedIn = current
-    ? `<p class="note">Signed in as <code>${escapeHtml(current)}</code>. <a href="${escapeHtml(next)}">Back to your keys</a>, or sign in as someone else:</p>`
+    ? `<div class="signed-in">
+      <p class="note">Signed in as <code>${escapeHtml(current)}</code>. <a href="${escapeHtml(next)}">Back to your keys</a>, sign out, or sign in as someone else below.</p>
+      <form method="post" action="${SIGN_OUT_PATH}"><button type="submit" class="secondary">Sign out</button></form>
+    </div>`
     : '';
   return `<!doctype html>
 <html lang="en">
@@ -142,4 +149,8 @@ code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; colo
 button { width: 100%; padding: 10px 16px; border: 0; border-radius: 8px; background: var(--accent); color: #fff; font: inherit; font-weight: 600; cursor: pointer; }
 button:hover { background: #2a4399; }
 a { color: var(--accent); }
+.signed-in { margin-bottom: 20px; padding-bottom: 20px; border-bottom: 1px solid var(--line); }
+.signed-in .note { margin-bottom: 12px; }
+button.secondary { background: #fff; color: var(--accent); border: 1px solid var(--accent); }
+button.secondary:hover { background: #f1f4fd; }
 `;
