@@ -139,7 +139,6 @@ describe('CSRF', () => {
       await env.postForm('/portal/keys', await fields(), 'alice', { 'sec-fetch-site': 'cross-site' }),
       await env.postForm('/portal/keys', await fields(), 'alice', { 'sec-fetch-site': 'same-site' }),
       await env.postForm('/portal/keys', await fields(), 'alice', { origin: 'https://evil.test' }),
-      await env.postForm('/portal/keys', await fields(), 'alice', { origin: 'null' }),
       await env.postForm('/portal/keys', { ...(await fields()), _token: '' }),
       await env.postForm('/portal/keys', { name: 'x', level: 'user' }),
       await env.postForm('/portal/keys', { ...(await fields()), _token: 'A'.repeat(43) }),
@@ -150,6 +149,25 @@ describe('CSRF', () => {
       expect(await response.text()).not.toContain('id="new-key"');
     }
     expect(await env.ks.keys.list('alice')).toEqual([]);
+  });
+
+  it("accepts a browser's own form post with Origin: null (no-referrer) when Sec-Fetch-Site says same-origin", async () => {
+    env = setup();
+    const response = await env.postForm('/portal/keys', await fields(), 'alice', { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('id="new-key"');
+    const crossSite = await env.postForm('/portal/keys', await fields(), 'alice', { origin: 'null', 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    // Origin: null without Fetch Metadata (a sandboxed frame, an old browser) is refused.
+    const bare = await env.portal(
+      new Request('https://api.example.test/portal/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'x-user': 'alice' },
+        body: new URLSearchParams(await fields()),
+      }),
+    );
+    expect(bare.status).toBe(403);
+    expect(await env.ks.keys.list('alice')).toHaveLength(1);
   });
 
   it('a token from another portal secret does not work', async () => {
