@@ -45,7 +45,8 @@ input[readonly]{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;backgrou
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{text-align:left;padding:.6rem .6rem;border-bottom:1px solid var(--line);vertical-align:middle}
-thead th{font-size:.78rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc}
+thead th{font-size:.78rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc;white-space:nowrap}
+td.nowrap,td code{white-space:nowrap}
 tbody th{font-weight:600}
 tr[data-status=revoked] th,tr[data-status=revoked] td,tr[data-status=expired] th,tr[data-status=expired] td{color:var(--muted)}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.88em;background:#f1f3f6;padding:.1rem .3rem;border-radius:4px}

@@ -128,9 +128,9 @@ function keyRow(ctx: ViewContext, { key, projectName, rotationDue, spark }: KeyR
 <td>${key.level === 'user' ? 'User' : 'Project'}</td>
 <td>${key.level === 'user' ? html`<span class="muted">All projects</span>` : html`${projectName ?? key.projectId} <code>${key.projectId}</code>`}</td>
 <td><code>${key.start}…</code></td>
-<td>${date(key.createdAt)}</td>
-<td>${date(key.lastUsedAt)}</td>
-<td>${date(key.expiresAt)}</td>
+<td class="nowrap">${date(key.createdAt)}</td>
+<td class="nowrap">${date(key.lastUsedAt)}</td>
+<td class="nowrap">${date(key.expiresAt)}</td>
 <td><span class="badge badge-${key.status}" data-status-badge>${STATUS_LABEL[key.status]}</span>${rotationDue ? html`<span class="badge badge-due" data-rotation-due title="Created more than the rotation period ago">Rotation due</span>` : ''}</td>
 <td>${spark}</td>
 <td class="actions">${
