@@ -54,7 +54,7 @@ async function createKey(name: string, level: 'User Level' | 'Project Level', pr
   expect(response.status(), `POST /portal/keys: ${await response.text()}`).toBe(200);
   await page.waitForLoadState();
   await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Key created');
-  const key = await page.getByLabel('API key').inputValue();
+  const key = await page.getByLabel('API key', { exact: true }).inputValue();
   expect(key).toMatch(/^ks_[A-Za-z0-9]{20,}$/);
   return key;
 }
@@ -146,7 +146,7 @@ describe('the key portal in Chromium (example server, Fastify)', () => {
     expect(await page.content()).not.toContain(state.projectKey!);
     // The table lists it by name and display start only.
     const row = page.locator('tr', { has: page.getByRole('rowheader', { name: 'ci-alpha', exact: true }) });
-    expect(await row.locator('code').first().textContent()).toBe(`${state.projectKey!.slice(0, 7)}…`);
+    expect(await row.locator('code', { hasText: /…$/ }).textContent()).toBe(`${state.projectKey!.slice(0, 7)}…`);
   });
 
   it('revokes the key from the table (after a confirm); the API refuses it at once with 401', async () => {
