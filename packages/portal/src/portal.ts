@@ -53,6 +53,7 @@ export function createPortal(options: PortalOptions): PortalHandler {
   const problem = (status: number, code: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
     respond(JSON.stringify({ type: `urn:keyscope:portal:${code}`, title: TITLES[status] ?? 'Error', status, detail, code, ...extra }), status, 'application/problem+json', headers);
   const anonymous: view.ViewContext = { base, home, title: cfg.title, token: null };
+  const sent = sentForms(10_000, 60 * 60_000, cfg.now);
 
   const rotationDue = (key: KeyInfo & { status: KeyStatus }, now: number) =>
     cfg.rotationDueMs !== null && (key.status === 'active' || key.status === 'expiring') && now - key.createdAt.getTime() >= cfg.rotationDueMs;
@@ -136,7 +137,7 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
 
   async function pages(request: Request, rest: string, method: string, ownerId: string, mine: OwnerKeyAdmin, url: URL): Promise<Response> {
     const token = formToken(cfg.secret, ownerId);
-    const ctx: view.ViewContext = { base, home, title: cfg.title, token };
+    const ctx: view.ViewContext = { base, home, title: cfg.title, token, once: randomBytes(12).toString('base64url') };
     const empty: view.CreateValues = { name: '', level: 'user', projectId: '', expiry: 'never' };
     const notFound = () => page(ctx, 404, null, 'Not found', view.message(ctx, 'There is no such page or key.'));
     const notAllowed = (allow: string) => respond('Method not allowed', 405, 'text/plain; charset=utf-8', { Allow: allow });
@@ -147,6 +148,10 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
       if (form === null) return page(ctx, 415, null, 'Unsupported form', view.message(ctx, 'Send the form as application/x-www-form-urlencoded (at most 16 KB).'));
       if (!sameToken(form.get('_token'), token)) {
         return page(ctx, 403, null, 'Form expired', view.message(ctx, 'This form has expired or did not come from this page. Go back, reload the page and try again.'));
+      }
+      // A reload of the page that answered this form sends it again: make no second key.
+      if (sent.seen(form.get('_once'))) {
+        return page(ctx, 409, null, 'Already done', view.message(ctx, 'This form was already sent, so nothing more was done. A key it made is not shown again: find it in your keys table.'));
       }
     }
 
@@ -169,6 +174,7 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
       const made = await create(mine, value, now);
       if ('error' in made) return keysPage(ctx, mine, values, { form: made.error }, 422, null);
       const projectName = projects.find((p) => p.id === made.record.projectId)?.name ?? null;
+      sent.remember(form!.get('_once'));
       // 200 with the page itself, never a redirect: the key is in this response only.
       return page(ctx, 200, 'keys', 'Key created', view.shownOnce(ctx, made.key, made.record, projectName, null));
     }
@@ -191,6 +197,7 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
     if (!grace) return page(ctx, 422, null, 'Rotate key', view.rotateForm(ctx, key, cfg.graces, chosen, { grace: 'Choose how long the old key keeps working.' }));
     const rotated = await rotate(mine, id, grace.ms);
     if ('error' in rotated) return page(ctx, 422, null, 'Rotate key', view.rotateForm(ctx, key, cfg.graces, chosen, { form: rotated.error }));
+    sent.remember(form!.get('_once'));
     const old = await mine.get(id);
     const projectName = key.projectId ? ((await mine.projects()).find((p) => p.id === key.projectId)?.name ?? null) : null;
     const previous = html`<p class="warning">${
@@ -420,5 +427,25 @@ function resolveOptions(options: PortalOptions) {
     title: options.title ?? 'API Keys',
     apiUrl: (options.apiUrl ?? 'https://api.example.com').replace(/\/$/, ''),
     now,
+  };
+}
+
+/**
+ * The `_once` values of forms that made a key, for an hour and at most `max` of them (oldest
+ * forgotten first): per portal instance, so a reload landing on another instance is not caught.
+ */
+function sentForms(max: number, ttlMs: number, now: () => number) {
+  const seen = new Map<string, number>();
+  return {
+    seen(once: string | null): boolean {
+      if (!once) return false;
+      const at = seen.get(once);
+      return at !== undefined && now() - at < ttlMs;
+    },
+    remember(once: string | null): void {
+      if (!once || once.length > 64) return;
+      seen.set(once, now());
+      if (seen.size > max) seen.delete(seen.keys().next().value!);
+    },
   };
 }

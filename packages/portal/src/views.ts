@@ -7,6 +7,8 @@ export interface ViewContext {
   home: string;
   title: string;
   token: string | null;
+  /** A fresh value per rendered form: a form sent twice (a reload of its answer) is noticed. */
+  once?: string;
 }
 
 export type FieldErrors = Partial<Record<'name' | 'level' | 'projectId' | 'expiry' | 'grace' | 'form', string>>;
@@ -54,7 +56,7 @@ ${body}
 }
 
 function tokenField(ctx: ViewContext): Html {
-  return html`<input type="hidden" name="_token" value="${ctx.token ?? ''}">`;
+  return html`<input type="hidden" name="_token" value="${ctx.token ?? ''}">${ctx.once ? html`<input type="hidden" name="_once" value="${ctx.once}">` : ''}`;
 }
 
 function fieldError(id: string, message: string | undefined): Html {

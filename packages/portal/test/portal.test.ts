@@ -130,6 +130,32 @@ describe('create', () => {
   });
 });
 
+describe('a form sent twice (a reload of the page that answered it)', () => {
+  it('makes no second key, for create and for rotate, and shows no key', async () => {
+    env = setup();
+    const page = await (await env.get('/portal')).text();
+    const once = /name="_once" value="([^"]+)"/.exec(page)?.[1];
+    expect(once).toMatch(/^[\w-]{16}$/);
+    const fields = { _token: await env.token(), _once: once!, name: 'twice', level: 'user', expiry: 'never' };
+    const first = await env.postForm('/portal/keys', fields);
+    expect(first.status).toBe(200);
+    const second = await env.postForm('/portal/keys', fields);
+    expect(second.status).toBe(409);
+    expect(await second.text()).not.toContain('id="new-key"');
+    expect(await env.ks.keys.list('alice')).toHaveLength(1);
+
+    const [key] = await env.ks.keys.list('alice');
+    const rotatePage = await (await env.get(`/portal/keys/${key!.id}/rotate`)).text();
+    const rotateOnce = /name="_once" value="([^"]+)"/.exec(rotatePage)?.[1];
+    const rotation = { _token: await env.token(), _once: rotateOnce!, grace: '3600000' };
+    expect((await env.postForm(`/portal/keys/${key!.id}/rotate`, rotation)).status).toBe(200);
+    expect((await env.postForm(`/portal/keys/${key!.id}/rotate`, rotation)).status).toBe(409);
+    expect(await env.ks.keys.list('alice')).toHaveLength(2);
+    // Every page renders a new value.
+    expect(/name="_once" value="([^"]+)"/.exec(await (await env.get('/portal')).text())?.[1]).not.toBe(once);
+  });
+});
+
 describe('CSRF', () => {
   const fields = async () => ({ _token: await env.token(), name: 'x', level: 'user', expiry: 'never' });
 
