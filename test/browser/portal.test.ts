@@ -233,4 +233,25 @@ describe('the key portal in Chromium (example server, Fastify)', () => {
     // demo-user's user key still works: other-user could not touch it.
     expect((await api('/sites', state.userKey!, 'proj_alpha')).status).toBe(200);
   });
+
+  it('works with JavaScript off: the project list is always there, and a Project Level key is made and shown once', async () => {
+    const noScript = await browser!.newContext({ javaScriptEnabled: false, viewport: VIEWPORT });
+    try {
+      const tab = await noScript.newPage();
+      await tab.goto(`${base}/portal`);
+      await tab.getByRole('radio', { name: /other-user/ }).check();
+      await Promise.all([tab.waitForURL(`${base}/portal`), tab.getByRole('button', { name: 'Sign in' }).click()]);
+      // Without the script nothing hides the project list.
+      expect(await tab.getByLabel('Project', { exact: true }).isVisible()).toBe(true);
+      await tab.getByLabel('Key Name').fill('no-script');
+      await tab.getByRole('radio', { name: /Project Level/ }).check();
+      await tab.getByLabel('Project', { exact: true }).selectOption('proj_gamma');
+      await Promise.all([tab.waitForLoadState(), tab.getByRole('button', { name: 'Create key' }).click()]);
+      const key = await tab.getByLabel('API key', { exact: true }).inputValue();
+      expect((await api('/sites', key)).status).toBe(200);
+      expect((await api('/sites', key, 'proj_alpha')).status).toBe(403);
+    } finally {
+      await noScript.close();
+    }
+  });
 });
