@@ -2,7 +2,7 @@ import { createKeyAdmin, isForeignKey, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
 import { KeyCache, NOT_FOUND } from './key-cache.js';
 import { hashKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
-import { resolveOptions, type KeyscopeOptions } from './options.js';
+import { resolveOptions, type KeyscopeEvent, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
 import { createRefusals, type AuthResult } from './refusals.js';
 import { MemoryThrottle, throttleClient, type AttemptThrottle, type ThrottleVerdict } from './throttle.js';
@@ -102,7 +102,17 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
   const throttle: AttemptThrottle | undefined = o.throttle === false ? undefined : 'fail' in o.throttle ? o.throttle : new MemoryThrottle(o.throttle);
   const { importedKeys, bearer } = o;
-  const emit = o.onEvent;
+  // An operator's hook that throws must not turn a decision into a 500: its error is dropped.
+  const hook = o.onEvent;
+  const emit = hook
+    ? (event: KeyscopeEvent) => {
+        try {
+          hook(event);
+        } catch {
+          // see above
+        }
+      }
+    : undefined;
   const usage = o.usage
     ? new UsageRecorder(o.usage.store, o.usage.flushIntervalMs, now, {
         maxBacklog: o.usage.maxBacklog,

@@ -112,6 +112,16 @@ describe('onEvent', () => {
     expect(() => createKeyscope({ store: new MemoryStore(), onEvent: 'log' as never })).toThrow(/options\.onEvent/);
   });
 
+  it('a hook that throws changes no decision', async () => {
+    const { ks, user } = await setup({
+      onEvent: () => {
+        throw new Error('logger down');
+      },
+    });
+    expect(code(await ks.authenticate({ headers: headers(user.key), path: '/validate' }))).toBe('ok');
+    expect(code(await ks.authenticate({ headers: headers(generateKey()), path: '/validate' }))).toBe('invalid_api_key');
+  });
+
   it('tells a failed usage flush, with the backlog, and what a full backlog dropped', async () => {
     const events: KeyscopeEvent[] = [];
     const store = new MemoryStore();
