@@ -47,6 +47,8 @@ export interface AuthError {
   detail: string;
   headers: Readonly<Record<string, string>>;
   body: Readonly<ProblemDetails>;
+  /** `body` as JSON, serialized once: what an adapter writes. */
+  text: string;
 }
 
 /** The problem `type` URI for a code, e.g. `urn:keyscope:error:invalid_api_key`. */

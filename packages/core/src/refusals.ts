@@ -53,5 +53,5 @@ function refusal(code: KeyscopeErrorCode, detail: string, extra: Record<string, 
   const { status, title } = ERROR_TABLE[code];
   const headers = Object.freeze({ 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store', ...extra });
   const body = Object.freeze({ type: problemType(code), title, status, detail, code });
-  return Object.freeze({ ok: false as const, error: Object.freeze({ status, code, title, detail, headers, body }) });
+  return Object.freeze({ ok: false as const, error: Object.freeze({ status, code, title, detail, headers, body, text: JSON.stringify(body) }) });
 }

@@ -178,6 +178,17 @@ describe('refusals', () => {
     }
   });
 
+  it('every refusal carries its body serialized once, as text, the same string each time', async () => {
+    const { ks, user } = await setup();
+    const first = await ks.authenticate({ headers: headers(user.key), path: '/sites' });
+    const second = await ks.authenticate({ headers: headers(user.key), path: '/sites' });
+    if (first.ok || second.ok) throw new Error('expected refusals');
+    expect(first.error.text).toBe(JSON.stringify(first.error.body));
+    expect(second.error).toBe(first.error);
+    const missing = await ks.authenticate({ headers: {}, path: '/sites' });
+    expect(!missing.ok && JSON.parse(missing.error.text)).toEqual(!missing.ok && missing.error.body);
+  });
+
   it('unknown, expired and revoked keys get the very same answer', async () => {
     let clock = Date.now();
     const { ks, user } = await setup({ now: () => clock });

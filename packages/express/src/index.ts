@@ -72,7 +72,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
         if (onError === 'next') return next(toKeyscopeError(result.error));
         // Something earlier (a timeout guard) already answered: there is nothing left to refuse.
         if (res.headersSent || res.writableEnded) return;
-        res.status(result.error.status).set(result.error.headers).end(JSON.stringify(result.error.body));
+        res.status(result.error.status).set(result.error.headers).end(result.error.text);
       })
       // Whatever throws in there goes to Express's error path, as a throw in a synchronous middleware would.
       .catch(next);

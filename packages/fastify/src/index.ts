@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type AuthError, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -62,10 +62,18 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     if (onError === 'throw') throw toKeyscopeError(result.error);
     // Something earlier (a timeout) already replied: Fastify runs nothing more for this request.
     if (reply.sent) return reply;
-    return reply.code(result.error.status).headers(result.error.headers).send(Buffer.from(JSON.stringify(result.error.body))); // a Buffer: Fastify adds no charset
+    return reply.code(result.error.status).headers(result.error.headers).send(bytesOf(result.error)); // a Buffer: Fastify adds no charset
   });
 };
 
+
+// Refusals are the same frozen objects request after request: their bytes are made once.
+const bodies = new WeakMap<AuthError, Buffer>();
+function bytesOf(error: AuthError): Buffer {
+  let bytes = bodies.get(error);
+  if (bytes === undefined) bodies.set(error, (bytes = Buffer.from(error.text)));
+  return bytes;
+}
 
 /**
  * Fastify plugin: authenticates every request in `onRequest` and sets `request.auth`.

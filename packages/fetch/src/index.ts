@@ -30,5 +30,5 @@ export async function authenticateRequest(ks: Keyscope, request: Request, option
  * @example if (!result.ok) return problemResponse(result.error)
  */
 export function problemResponse(error: AuthError): Response {
-  return new Response(JSON.stringify(error.body), { status: error.status, headers: error.headers });
+  return new Response(error.text, { status: error.status, headers: error.headers });
 }

@@ -50,7 +50,7 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
     if (onError === 'throw') throw toKeyscopeError(result.error);
     ctx.status = result.error.status;
     ctx.set(result.error.headers);
-    ctx.body = JSON.stringify(result.error.body);
+    ctx.body = result.error.text;
   };
   return Object.assign(check, { project });
 }
