@@ -141,7 +141,7 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
   assertKeyPrefix(prefix, 'options.keyPrefix');
   const displayHeader = headerName(options.header ?? 'X-API-Key', 'options.header');
   const displayProjectHeader = headerName(options.projectHeader ?? 'X-Project-ID', 'options.projectHeader');
-  const max = int(options.cache?.max ?? 10_000, 'options.cache.max', 1);
+  const max = wholeNumberOption(options.cache?.max ?? 10_000, 'options.cache.max', 1);
   const realm = options.realm ?? 'api';
   if (typeof realm !== 'string' || !/^[\x20-\x7e]*$/.test(realm) || realm.includes('"')) {
     throw new TypeError('options.realm must be printable ASCII without quotes');
@@ -162,17 +162,17 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
     optionalPaths: pathSet(options.projectOptionalPaths ?? ['/validate', '/projects']),
     cache: {
       max,
-      ttlMs: int(options.cache?.ttlMs ?? 60_000, 'options.cache.ttlMs', 0),
-      negativeMax: int(options.cache?.negativeMax ?? Math.min(1_000, max), 'options.cache.negativeMax', 1),
-      negativeTtlMs: int(options.cache?.negativeTtlMs ?? 5_000, 'options.cache.negativeTtlMs', 0),
+      ttlMs: wholeNumberOption(options.cache?.ttlMs ?? 60_000, 'options.cache.ttlMs', 0),
+      negativeMax: wholeNumberOption(options.cache?.negativeMax ?? Math.min(1_000, max), 'options.cache.negativeMax', 1),
+      negativeTtlMs: wholeNumberOption(options.cache?.negativeTtlMs ?? 5_000, 'options.cache.negativeTtlMs', 0),
     },
-    storeTimeoutMs: int(options.storeTimeoutMs ?? 2_000, 'options.storeTimeoutMs', 1),
-    retryAfterSeconds: int(options.retryAfterSeconds ?? 5, 'options.retryAfterSeconds', 0),
+    storeTimeoutMs: wholeNumberOption(options.storeTimeoutMs ?? 2_000, 'options.storeTimeoutMs', 1),
+    retryAfterSeconds: wholeNumberOption(options.retryAfterSeconds ?? 5, 'options.retryAfterSeconds', 0),
     realm,
     usage: recordsUsage
       ? {
-          flushIntervalMs: int(usage.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1),
-          maxBacklog: int(usage.maxBacklog ?? USAGE_BACKLOG_LIMIT, 'options.usage.maxBacklog', 1),
+          flushIntervalMs: wholeNumberOption(usage.flushIntervalMs ?? 1_000, 'options.usage.flushIntervalMs', 1),
+          maxBacklog: wholeNumberOption(usage.maxBacklog ?? USAGE_BACKLOG_LIMIT, 'options.usage.maxBacklog', 1),
           store: store as KeyAdminStore,
         }
       : false,
@@ -202,7 +202,13 @@ function pathSet(paths: readonly string[]): ReadonlySet<string> {
   return new Set(paths);
 }
 
-function int(value: unknown, option: string, min: number): number {
+/**
+ * A whole-number option, checked at setup: a `TypeError` unless it is a safe integer, a
+ * `RangeError` below `min`, each naming the option. For stores and adapters with options too.
+ *
+ * @example const watchMs = wholeNumberOption(options.watchIntervalMs ?? 500, 'options.watchIntervalMs', 1)
+ */
+export function wholeNumberOption(value: unknown, option: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
   if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
   return value;
@@ -229,8 +235,8 @@ function importedKeyLimits(value: boolean | { minLength?: number; maxLength?: nu
   if (value === false) return false;
   const given = value === true ? {} : value;
   if (given === null || typeof given !== 'object') throw new TypeError('options.importedKeys must be a boolean or { minLength?, maxLength? }');
-  const minLength = int(given.minLength ?? 20, 'options.importedKeys.minLength', 16);
-  const maxLength = int(given.maxLength ?? 256, 'options.importedKeys.maxLength', minLength);
+  const minLength = wholeNumberOption(given.minLength ?? 20, 'options.importedKeys.minLength', 16);
+  const maxLength = wholeNumberOption(given.maxLength ?? 256, 'options.importedKeys.maxLength', minLength);
   return { minLength, maxLength };
 }
 
@@ -243,8 +249,8 @@ function throttleLimits(value: { maxFailures: number; windowMs: number; maxClien
   }
   const limits = value as { maxFailures: number; windowMs: number; maxClients?: number };
   return {
-    maxFailures: int(limits.maxFailures, 'options.throttle.maxFailures', 1),
-    windowMs: int(limits.windowMs, 'options.throttle.windowMs', 1),
-    maxClients: int(limits.maxClients ?? 10_000, 'options.throttle.maxClients', 1),
+    maxFailures: wholeNumberOption(limits.maxFailures, 'options.throttle.maxFailures', 1),
+    windowMs: wholeNumberOption(limits.windowMs, 'options.throttle.windowMs', 1),
+    maxClients: wholeNumberOption(limits.maxClients ?? 10_000, 'options.throttle.maxClients', 1),
   };
 }

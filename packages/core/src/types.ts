@@ -143,13 +143,22 @@ export interface KeyRow {
 }
 
 /**
+ * A time kept as epoch milliseconds, as a fresh `Date` (`null` stays `null`).
+ *
+ * @example lastUsedAt: dateFromEpoch(row.last_used_at)
+ */
+export function dateFromEpoch(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
+/**
  * The {@link KeyRecord} of a SQL row (`null` for none): each call a fresh object, dates included.
  *
  * @example return recordFromRow(db.prepare('SELECT … FROM keys WHERE hash = ?').get(hash))
  */
 export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null {
   if (!row) return null;
-  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+  const date = dateFromEpoch;
   return {
     id: row.id,
     name: row.name,

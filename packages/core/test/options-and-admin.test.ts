@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyscope, MemoryStore, type KeyscopeOptions } from '../src/index.js';
+import { createKeyscope, dateFromEpoch, MemoryStore, wholeNumberOption, type KeyscopeOptions } from '../src/index.js';
 import { headers, setup } from './helpers.js';
 
 function deepFreeze<T>(value: T): T {
@@ -145,5 +145,21 @@ describe('key administration', () => {
     expect(ok.ok && ok.auth.projectId).toBe('elsewhere-1');
     const refused = await ks.authenticate({ headers: headers(user.key, 'proj_alpha'), path: '/sites' });
     expect(!refused.ok && refused.error.code).toBe('project_forbidden');
+  });
+});
+
+describe('helpers shared with stores and adapters', () => {
+  it('wholeNumberOption names the option in a TypeError or RangeError', () => {
+    expect(wholeNumberOption(5, 'options.x', 1)).toBe(5);
+    expect(() => wholeNumberOption(1.5, 'options.x', 1)).toThrow(new TypeError('options.x must be a whole number, got 1.5'));
+    expect(() => wholeNumberOption('5', 'options.x', 1)).toThrow(TypeError);
+    expect(() => wholeNumberOption(0, 'options.x', 1)).toThrow(new RangeError('options.x must be ≥ 1, got 0'));
+  });
+
+  it('dateFromEpoch gives a fresh Date, or null', () => {
+    expect(dateFromEpoch(null)).toBeNull();
+    const a = dateFromEpoch(1_000)!;
+    expect(a.getTime()).toBe(1_000);
+    expect(dateFromEpoch(1_000)).not.toBe(a);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { KeyscopeError, recordFromRow } from '@keyscope/core';
+import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
@@ -57,7 +57,6 @@ export interface PostgresMigrateOptions {
   /** Default `keyscope`. */
   schema?: string;
 }
-
 
 /** Times leave the database as epoch ms (exact, no time zone parsing in the driver). */
 const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${alias}`;
@@ -117,11 +116,11 @@ export class PostgresStore implements KeyAdminStore {
     }
     this.schema = schemaName(options.schema, 'options.schema');
     this.s = quoted(this.schema);
-    const connectionTimeoutMs = wholeNumber(options.connectionTimeoutMs ?? 5_000, 'options.connectionTimeoutMs', 1);
-    const queryTimeoutMs = wholeNumber(options.queryTimeoutMs ?? 10_000, 'options.queryTimeoutMs', 1);
-    this.reconnectMinMs = wholeNumber(options.reconnectMinMs ?? 100, 'options.reconnectMinMs', 1);
-    this.reconnectMaxMs = wholeNumber(options.reconnectMaxMs ?? 5_000, 'options.reconnectMaxMs', this.reconnectMinMs);
-    this.heartbeatMs = wholeNumber(options.heartbeatMs ?? 15_000, 'options.heartbeatMs', 1);
+    const connectionTimeoutMs = wholeNumberOption(options.connectionTimeoutMs ?? 5_000, 'options.connectionTimeoutMs', 1);
+    const queryTimeoutMs = wholeNumberOption(options.queryTimeoutMs ?? 10_000, 'options.queryTimeoutMs', 1);
+    this.reconnectMinMs = wholeNumberOption(options.reconnectMinMs ?? 100, 'options.reconnectMinMs', 1);
+    this.reconnectMaxMs = wholeNumberOption(options.reconnectMaxMs ?? 5_000, 'options.reconnectMaxMs', this.reconnectMinMs);
+    this.heartbeatMs = wholeNumberOption(options.heartbeatMs ?? 15_000, 'options.heartbeatMs', 1);
     if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('options.onError must be a function');
     this.onError = options.onError ?? (() => {});
     this.appProjects = options.projects === undefined ? undefined : projectQueries(options.projects);
@@ -355,7 +354,7 @@ export class PostgresStore implements KeyAdminStore {
     if (rows.length === 0) return null;
     return {
       keyId: id,
-      lastUsedAt: date(rows[0]!.last_used_at),
+      lastUsedAt: dateFromEpoch(rows[0]!.last_used_at),
       days: rows.filter((row) => row.day !== null).map((row) => ({ day: row.day!, count: row.count! })),
     };
   }
@@ -479,13 +478,3 @@ function timestamp(value: Date | null): string | null {
   return value === null ? null : value.toISOString().replace(/^\+/, '');
 }
 
-
-function wholeNumber(value: unknown, option: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
-  if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
-  return value;
-}
-
-function date(ms: number | null): Date | null {
-  return ms === null ? null : new Date(ms);
-}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MemoryThrottle, type AttemptThrottle, type ThrottleVerdict } from '@keyscope/core';
+import { MemoryThrottle, wholeNumberOption, type AttemptThrottle, type ThrottleVerdict } from '@keyscope/core';
 import { LRUCache } from 'lru-cache';
 import { isRedisClient, outageReporter, type RedisClient } from './client.js';
 
@@ -45,11 +45,11 @@ export function createRedisThrottle(options: RedisThrottleOptions): AttemptThrot
   if (options === null || typeof options !== 'object') throw new TypeError('createRedisThrottle(options): options must be an object');
   const { client, prefix = 'keyscope:throttle:', onError } = options;
   if (!isRedisClient(client)) throw new TypeError('createRedisThrottle: options.client must be an ioredis client (new Redis(...))');
-  const maxFailures = int(options.maxFailures, 'maxFailures');
-  const windowMs = int(options.windowMs, 'windowMs');
-  const maxClients = int(options.maxClients ?? 10_000, 'maxClients');
-  const timeoutMs = int(options.timeoutMs ?? 500, 'timeoutMs');
-  const retryMs = int(options.retryMs ?? 1_000, 'retryMs');
+  const maxFailures = wholeNumberOption(options.maxFailures, 'options.maxFailures', 1);
+  const windowMs = wholeNumberOption(options.windowMs, 'options.windowMs', 1);
+  const maxClients = wholeNumberOption(options.maxClients ?? 10_000, 'options.maxClients', 1);
+  const timeoutMs = wholeNumberOption(options.timeoutMs ?? 500, 'options.timeoutMs', 1);
+  const retryMs = wholeNumberOption(options.retryMs ?? 1_000, 'options.retryMs', 1);
   if (typeof prefix !== 'string') throw new TypeError('createRedisThrottle: options.prefix must be a string');
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('createRedisThrottle: options.onError must be a function');
 
@@ -106,10 +106,4 @@ export function createRedisThrottle(options: RedisThrottleOptions): AttemptThrot
       return { state, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) };
     },
   };
-}
-
-function int(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`createRedisThrottle: options.${name} must be an integer`);
-  if (value < 1) throw new RangeError(`createRedisThrottle: options.${name} must be at least 1`);
-  return value;
 }

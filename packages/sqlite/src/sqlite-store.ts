@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { KeyscopeError, recordFromRow } from '@keyscope/core';
+import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
@@ -28,7 +28,6 @@ export interface SqliteStoreOptions {
    */
   usageBusyTimeoutMs?: number;
 }
-
 
 const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at';
 
@@ -60,9 +59,9 @@ export class SqliteStore implements KeyAdminStore {
     if (typeof filename !== 'string' || filename === '') throw new TypeError('options.filename must be a non-empty string (a path or ":memory:")');
     const readonly = options.readonly ?? false;
     if (typeof readonly !== 'boolean') throw new TypeError(`options.readonly must be a boolean, got ${JSON.stringify(readonly)}`);
-    this.watchIntervalMs = wholeNumber(options.watchIntervalMs ?? 500, 'options.watchIntervalMs', 1);
-    this.busyTimeoutMs = wholeNumber(options.busyTimeoutMs ?? 5_000, 'options.busyTimeoutMs', 0);
-    this.usageBusyTimeoutMs = wholeNumber(options.usageBusyTimeoutMs ?? 10, 'options.usageBusyTimeoutMs', 0);
+    this.watchIntervalMs = wholeNumberOption(options.watchIntervalMs ?? 500, 'options.watchIntervalMs', 1);
+    this.busyTimeoutMs = wholeNumberOption(options.busyTimeoutMs ?? 5_000, 'options.busyTimeoutMs', 0);
+    this.usageBusyTimeoutMs = wholeNumberOption(options.usageBusyTimeoutMs ?? 10, 'options.usageBusyTimeoutMs', 0);
     const onDisk = filename !== ':memory:';
 
     if (onDisk && readonly && !existsSync(filename)) {
@@ -247,7 +246,7 @@ export class SqliteStore implements KeyAdminStore {
     return this.db.transaction(() => {
       const row = this.sql.byId.get(id);
       if (!row) return null;
-      return { keyId: id, lastUsedAt: date(row.last_used_at), days: this.sql.usageDays.all(id) };
+      return { keyId: id, lastUsedAt: dateFromEpoch(row.last_used_at), days: this.sql.usageDays.all(id) };
     })();
   }
 
@@ -403,17 +402,7 @@ function tightenSidecars(filename: string): void {
   }
 }
 
-
 function time(value: Date | null): number | null {
   return value === null ? null : value.getTime();
 }
 
-function wholeNumber(value: unknown, option: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
-  if (value < min) throw new RangeError(`${option} must be ≥ ${min}, got ${value}`);
-  return value;
-}
-
-function date(ms: number | null): Date | null {
-  return ms === null ? null : new Date(ms);
-}
