@@ -131,6 +131,7 @@ export function createKeyAdmin(deps: {
       createdAt: new Date(deps.now()),
       revokedAt: null,
       lastUsedAt: null,
+      kind: 'opaque',
     };
     await store().createKey(record);
     return { key, record: publicRecord(record) };

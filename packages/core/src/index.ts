@@ -31,6 +31,8 @@ export type { HeaderSource } from './headers.js';
 export type {
   AuthContext,
   KeyAdminStore,
+  KeyDenial,
+  KeyKind,
   KeyLevel,
   KeyRecord,
   KeyRow,

@@ -1,5 +1,5 @@
 import { KeyscopeError } from './errors.js';
-import type { KeyAdminStore, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from './types.js';
+import type { KeyAdminStore, KeyDenial, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from './types.js';
 
 /**
  * A complete in-memory store: keys, projects and usage. For tests and single-process demos;
@@ -15,6 +15,7 @@ export class MemoryStore implements KeyAdminStore {
   private readonly projects = new Map<string, Project>();
   private readonly usage = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<(change?: StoreChange) => void>();
+  private readonly denials = new Map<string, KeyDenial>();
 
   /** Add a project, or replace the owner and name of the project with this id. */
   addProject(project: Project): void {
@@ -94,6 +95,22 @@ export class MemoryStore implements KeyAdminStore {
     record.expiresAt = new Date(expiresAt);
     this.changed({ kind: 'key', keyId: id });
     return true;
+  }
+
+  async denyKey(denial: KeyDenial): Promise<void> {
+    const earlier = this.denials.get(denial.keyId);
+    const from = earlier && earlier.from < denial.from ? earlier.from : denial.from;
+    const until = earlier && earlier.until > denial.until ? earlier.until : denial.until;
+    this.denials.set(denial.keyId, { keyId: denial.keyId, from: new Date(from), until: new Date(until) });
+    // Entries whose token has expired anyway refuse nothing more.
+    for (const [id, entry] of this.denials) if (entry.until.getTime() <= Date.now()) this.denials.delete(id);
+    this.changed({ kind: 'key', keyId: denial.keyId });
+  }
+
+  async listKeyDenials(at: Date): Promise<KeyDenial[]> {
+    return [...this.denials.values()]
+      .filter((entry) => entry.until > at)
+      .map((entry) => ({ keyId: entry.keyId, from: new Date(entry.from), until: new Date(entry.until) }));
   }
 
   async recordUsage(entries: UsageEntry[]): Promise<void> {

@@ -11,6 +11,12 @@ export interface AuthContext {
   projectId: string | null;
 }
 
+/**
+ * How a key is checked: `opaque` keys are looked up by hash; `signed` keys are JWS tokens
+ * verified with a public key (their record is kept for lists, usage and revocation).
+ */
+export type KeyKind = 'opaque' | 'signed';
+
 /** A stored key. The plaintext never appears here: only its SHA-256 `hash` and a display `start`. */
 export interface KeyRecord {
   /** Public, non-secret identifier (safe to log). */
@@ -20,10 +26,12 @@ export interface KeyRecord {
   level: KeyLevel;
   /** Required for project-level keys, `null` for user-level keys. */
   projectId: string | null;
-  /** Lowercase hex SHA-256 of the whole key. */
+  /** Lowercase hex SHA-256 of the whole key (of the whole token, for a signed key). */
   hash: string;
   /** A short non-secret prefix of the key for display, e.g. `ks_4fQ9`. */
   start: string;
+  /** `signed` for a signed key (`keys.createSigned`); absent or `opaque` for any other. */
+  kind?: KeyKind;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
@@ -76,10 +84,25 @@ export interface ProjectDirectory {
   subscribe?(listener: (change?: StoreChange) => void): () => void;
 }
 
+/**
+ * A signed key refused from `from` on (its revocation, or the end of a rotation's grace period),
+ * until `until`, when its token expires anyway and the entry can be dropped.
+ */
+export interface KeyDenial {
+  keyId: string;
+  from: Date;
+  until: Date;
+}
+
 /** The read path every store implements: what a request needs. */
 export interface KeyStore extends ProjectDirectory {
   /** The key whose hash is `hash`, revoked and expired ones included; `null` when none. */
   findKeyByHash(hash: string): Promise<KeyRecord | null>;
+  /**
+   * Signed keys only: the deny-list entries still in force at `at` (`until` later than `at`).
+   * Needed when `signedKeys` is configured; a request never waits on it once it is loaded.
+   */
+  listKeyDenials?(at: Date): Promise<KeyDenial[]>;
 }
 
 /**
@@ -116,6 +139,12 @@ export interface KeyAdminStore extends KeyStore {
   revokeKey(id: string, at: Date): Promise<boolean>;
   /** Set a key's expiry (used by rotation's grace period); `false` when no such key. */
   setKeyExpiry(id: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * Signed keys only: put a key on the deny-list (one entry per key: a second denial keeps the
+   * earlier `from` and the later `until`), and report `{ kind: 'key', keyId }` to subscribers.
+   * Entries whose `until` has passed may be dropped. Needed to revoke or rotate a signed key.
+   */
+  denyKey?(denial: KeyDenial): Promise<void>;
   /** Add batched usage: counts are added per key and day, `lastUsedAt` only moves forward. */
   recordUsage(entries: UsageEntry[]): Promise<void>;
   /** A key's usage, or `null` when no such key. */
@@ -140,6 +169,8 @@ export interface KeyRow {
   expires_at: number | null;
   revoked_at: number | null;
   last_used_at: number | null;
+  /** `'opaque'` or `'signed'`; a store without the column leaves it out (opaque). */
+  kind?: KeyKind;
 }
 
 /**
@@ -171,5 +202,6 @@ export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null 
     expiresAt: date(row.expires_at),
     revokedAt: date(row.revoked_at),
     lastUsedAt: date(row.last_used_at),
+    kind: row.kind === 'signed' ? 'signed' : 'opaque',
   };
 }
