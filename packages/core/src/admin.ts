@@ -1,9 +1,9 @@
 import { KeyscopeError } from './errors.js';
-import { generateKey, generateKeyId, hashKey, hasKeyShape, isWellFormedKey, keyStart } from './key-format.js';
+import { digestKey, generateKey, generateKeyId, hasKeyShape, ID_PATTERN, isWellFormedKey, keyStart } from './key-format.js';
+import type { SignedKeys } from './signed.js';
 import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, Project, ProjectDirectory } from './types.js';
 
-/** Project and owner ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-`. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export { ID_PATTERN } from './key-format.js';
 /** The latest instant a JavaScript Date can hold. */
 const MAX_TIME = 8.64e15;
 const ADMIN_METHODS = ['createKey', 'getKey', 'listKeys', 'revokeKey', 'setKeyExpiry', 'getUsage'] as const;
@@ -18,6 +18,8 @@ export type KeyStatus = 'active' | 'expiring' | 'expired' | 'revoked';
 export type ListedKey = KeyInfo & { status: KeyStatus };
 
 const WEEK_MS = 7 * 86_400_000;
+/** The display start of a signed key: the beginning of its token. */
+const SIGNED_START_LENGTH = 10;
 
 /**
  * A key's status at `now` (epoch ms): `revoked`, `expired`, `expiring` (expires within
@@ -41,6 +43,16 @@ export interface CreateKeyInput {
   expiresAt?: Date | null;
 }
 
+/** Input of `keys.createSigned`: a signed key must expire. */
+export interface CreateSignedKeyInput {
+  ownerId: string;
+  name: string;
+  level: KeyLevel;
+  projectId?: string | null;
+  /** Lifetime in milliseconds (its `exp`); whole seconds are kept. @example 30 * 86_400_000 */
+  expiresIn: number;
+}
+
 /** Input of `keys.import`: a key made elsewhere, and what it may reach. */
 export interface ImportKeyInput extends CreateKeyInput {
   /** The key itself. Only its SHA-256 is stored. */
@@ -55,6 +67,8 @@ export interface OwnerKeyAdmin {
   readonly ownerId: string;
   /** Issue a key for this owner. @example await mine.create({ name: 'ci', level: 'project', projectId: 'proj_a' }) */
   create(input: Omit<CreateKeyInput, 'ownerId'>): Promise<{ key: string; record: KeyInfo }>;
+  /** Issue a signed key for this owner. @example await mine.createSigned({ name: 'edge', level: 'user', expiresIn: 86_400_000 }) */
+  createSigned(input: Omit<CreateSignedKeyInput, 'ownerId'>): Promise<{ key: string; record: KeyInfo }>;
   /** This owner's keys, oldest first, each with its status. */
   list(): Promise<ListedKey[]>;
   /** One of this owner's keys, or `null`. */
@@ -73,6 +87,13 @@ export interface OwnerKeyAdmin {
 export interface KeyAdmin {
   /** Issue a key. @example const { key } = await ks.keys.create({ ownerId: 'u1', name: 'ci', level: 'user' }) */
   create(input: CreateKeyInput): Promise<{ key: string; record: KeyInfo }>;
+  /**
+   * Issue a signed key (needs `signedKeys.signing`): a JWS carrying its scope, checked with no
+   * store read per new key. Its record (without the token) is stored like any key, for lists,
+   * usage and revocation.
+   * @example const { key } = await ks.keys.createSigned({ ownerId: 'u1', name: 'edge', level: 'user', expiresIn: 86_400_000 })
+   */
+  createSigned(input: CreateSignedKeyInput): Promise<{ key: string; record: KeyInfo }>;
   /**
    * Store a key made elsewhere (a legacy system's, an environment's service key): only its hash
    * is kept. A key without keyscope's shape needs `importedKeys` in `createKeyscope`.
@@ -107,6 +128,8 @@ export function createKeyAdmin(deps: {
   prefix: string;
   /** Length bounds of keys without keyscope's shape that `import` accepts; `false`: none. */
   importedKeys?: false | { minLength: number; maxLength: number };
+  /** Signs signed keys (`createSigned`, and `rotate` of a signed key). */
+  signed?: SignedKeys;
   now: () => number;
   invalidate: (keyId?: string) => void;
   flushUsage: () => Promise<void> | void;
@@ -120,12 +143,14 @@ export function createKeyAdmin(deps: {
     return deps.store as KeyAdminStore;
   };
 
-  async function issue(fields: Omit<KeyRecord, 'id' | 'hash' | 'start' | 'createdAt' | 'revokedAt' | 'lastUsedAt'>, given?: string) {
+  type Fields = Omit<KeyRecord, 'id' | 'hash' | 'start' | 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'kind'>;
+
+  async function issue(fields: Fields, given?: string) {
     const key = given ?? generateKey(deps.prefix);
     const record: KeyRecord = {
       id: generateKeyId(),
       ...fields,
-      hash: hashKey(key),
+      hash: await digestKey(key),
       // A foreign key's start is shown too: its first four characters only.
       start: given === undefined || isWellFormedKey(key, deps.prefix) ? keyStart(key) : key.slice(0, 4),
       createdAt: new Date(deps.now()),
@@ -135,6 +160,37 @@ export function createKeyAdmin(deps: {
     };
     await store().createKey(record);
     return { key, record: publicRecord(record) };
+  }
+
+  /** A signed key: its token names its record's id (`jti`); only the token's hash is stored. */
+  async function issueSigned(fields: Fields & { expiresAt: Date }) {
+    const signer = deps.signed;
+    if (!signer?.canSign) throw invalid('issuing a signed key needs signedKeys with signing (a private key and its kid) in createKeyscope');
+    const id = generateKeyId();
+    const issuedAt = deps.now();
+    const key = await signer.sign({ keyId: id, ownerId: fields.ownerId, name: fields.name, level: fields.level, projectId: fields.projectId, issuedAt, expiresAt: fields.expiresAt.getTime() });
+    const record: KeyRecord = {
+      id,
+      ...fields,
+      // `exp` holds whole seconds: the record says what the token says.
+      expiresAt: new Date(Math.floor(fields.expiresAt.getTime() / 1000) * 1000),
+      hash: await digestKey(key),
+      start: key.slice(0, SIGNED_START_LENGTH),
+      createdAt: new Date(issuedAt),
+      revokedAt: null,
+      lastUsedAt: null,
+      kind: 'signed',
+    };
+    await store().createKey(record);
+    return { key, record: publicRecord(record) };
+  }
+
+  /** Put a signed key on the deny-list from `from` until its token expires (nothing to do once it has). */
+  async function deny(record: KeyRecord, from: number) {
+    if (record.kind !== 'signed' || record.expiresAt === null || record.expiresAt.getTime() <= from) return;
+    const target = store();
+    if (typeof target.denyKey !== 'function') throw new TypeError('options.store does not implement denyKey: revoking a signed key needs the deny-list');
+    await target.denyKey({ keyId: record.id, from: new Date(from), until: record.expiresAt });
   }
 
   async function existing(id: string): Promise<KeyRecord> {
@@ -181,6 +237,17 @@ export function createKeyAdmin(deps: {
     async create(input) {
       return issue(await scope(input, 'create'));
     },
+    async createSigned(input) {
+      if (input === null || typeof input !== 'object') throw invalid('keys.createSigned(input): input must be an object');
+      const fields = await scope({ ...input, expiresAt: null }, 'createSigned');
+      const lifetime: unknown = input.expiresIn;
+      if (typeof lifetime !== 'number' || !Number.isSafeInteger(lifetime) || lifetime < 1000) {
+        throw invalid(`expiresIn must be a whole number of milliseconds, at least 1000 (a signed key must expire), got ${JSON.stringify(lifetime)}`);
+      }
+      const expiresAt = deps.now() + lifetime;
+      if (expiresAt > MAX_TIME) throw invalid(`expiresIn ${lifetime} ends after the latest date a key can expire (${new Date(MAX_TIME).toISOString()})`);
+      return issueSigned({ ...fields, expiresAt: new Date(expiresAt) });
+    },
     async import(input) {
       const fields = await scope(input, 'import');
       const key: unknown = input.key;
@@ -207,6 +274,7 @@ export function createKeyAdmin(deps: {
       return Object.freeze({
         ownerId,
         create: (input) => admin.create({ ...input, ownerId }),
+        createSigned: (input) => admin.createSigned({ ...input, ownerId }),
         list: () => admin.list(ownerId),
         async get(id) {
           const record = await admin.get(id);
@@ -226,7 +294,10 @@ export function createKeyAdmin(deps: {
     async revoke(id) {
       const record = await existing(id);
       if (record.revokedAt === null) {
-        await store().revokeKey(id, new Date(deps.now()));
+        const at = deps.now();
+        // A signed key is checked without its record: the deny-list is what refuses it.
+        await deny(record, at);
+        await store().revokeKey(id, new Date(at));
         deps.invalidate(id);
       }
       return publicRecord((await store().getKey(id)) ?? record);
@@ -244,18 +315,24 @@ export function createKeyAdmin(deps: {
       if (old.level === 'project' && !(await deps.projects.ownsProject(old.ownerId, old.projectId!))) {
         throw invalid(`key ${id} belongs to project ${JSON.stringify(old.projectId)}, which its owner no longer owns; create a new key instead`);
       }
-      // The new key keeps the old one's lifetime, if it had one.
+      // The new key keeps the old one's lifetime, if it had one, and its kind.
       const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
+      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId };
+      if (old.kind === 'signed' && typeof (store() as Partial<KeyAdminStore>).denyKey !== 'function') {
+        throw new TypeError('options.store does not implement denyKey: rotating a signed key needs the deny-list');
+      }
       // Issue first: if anything fails after this, the caller still holds a working key.
-      const issued = await issue({
-        name: old.name,
-        ownerId: old.ownerId,
-        level: old.level,
-        projectId: old.projectId,
-        expiresAt: lifetime === null ? null : new Date(at + lifetime),
-      });
-      if (grace === 0) await store().revokeKey(id, new Date(at));
-      else if (old.expiresAt === null || old.expiresAt.getTime() > at + grace) await store().setKeyExpiry(id, new Date(at + grace));
+      const issued =
+        old.kind === 'signed'
+          ? await issueSigned({ ...fields, expiresAt: new Date(at + lifetime!) })
+          : await issue({ ...fields, expiresAt: lifetime === null ? null : new Date(at + lifetime) });
+      if (grace === 0) {
+        await deny(old, at);
+        await store().revokeKey(id, new Date(at));
+      } else if (old.expiresAt === null || old.expiresAt.getTime() > at + grace) {
+        await deny(old, at + grace);
+        await store().setKeyExpiry(id, new Date(at + grace));
+      }
       deps.invalidate(id);
       return issued;
     },

@@ -1,8 +1,10 @@
 export { createKeyscope } from './keyscope.js';
 export type { AuthInput, AuthResult, Keyscope, KeyscopeEvent, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
-export type { CreateKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, ListedKey, OwnerKeyAdmin } from './admin.js';
+export type { CreateKeyInput, CreateSignedKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, ListedKey, OwnerKeyAdmin } from './admin.js';
 export { ID_PATTERN, keyStatus } from './admin.js';
 export { openApiComponents } from './openapi.js';
+export { SIGNED_KEY_TYPE } from './signed.js';
+export type { SignedKeyAlgorithm, SignedKeyOptions } from './signed.js';
 export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
 export { dateFromEpoch, recordFromRow } from './types.js';
@@ -20,6 +22,7 @@ export {
   generateKey,
   generateKeyId,
   hashKey,
+  hashKeyAsync,
   hasKeyShape,
   hasValidChecksum,
   isWellFormedKey,

@@ -1,9 +1,34 @@
 import { LRUCache } from 'lru-cache';
 import { SharedReads } from './shared-reads.js';
-import type { KeyRecord, KeyStore } from './types.js';
+import type { KeyLevel, KeyRecord, KeyStore } from './types.js';
 
 /** What a lookup of a hash the store does not know answers. */
 export const NOT_FOUND = Symbol('not found');
+
+/** What a decision needs of a key, and no more: cached per key, times as epoch ms. */
+export interface CachedKey {
+  id: string;
+  name: string;
+  ownerId: string;
+  level: KeyLevel;
+  projectId: string | null;
+  /** Epoch ms; `Infinity` when the key never expires. */
+  expiresAt: number;
+  revoked: boolean;
+}
+
+/** The cache entry of a stored key. */
+export function cachedKey(record: KeyRecord): CachedKey {
+  return {
+    id: record.id,
+    name: record.name,
+    ownerId: record.ownerId,
+    level: record.level,
+    projectId: record.projectId,
+    expiresAt: record.expiresAt === null ? Infinity : record.expiresAt.getTime(),
+    revoked: record.revokedAt !== null,
+  };
+}
 
 /**
  * Resolved keys by SHA-256 hash. Found keys live `ttlMs` (never past their `expiresAt`);
@@ -11,7 +36,7 @@ export const NOT_FOUND = Symbol('not found');
  * made-up (checksum-valid) keys evicts only other made-up keys, never a real one.
  */
 export class KeyCache {
-  private readonly found: LRUCache<string, KeyRecord>;
+  private readonly found: LRUCache<string, CachedKey>;
   private readonly missing: LRUCache<string, true>;
   private readonly reads: SharedReads;
 
@@ -27,23 +52,25 @@ export class KeyCache {
   }
 
   /** The cached answer for `hash`, or `undefined` when the store must be asked. */
-  get(hash: string): KeyRecord | typeof NOT_FOUND | undefined {
+  get(hash: string): CachedKey | typeof NOT_FOUND | undefined {
     return this.found.get(hash) ?? (this.missing.get(hash) ? NOT_FOUND : undefined);
   }
 
   /** Ask the store (one call for concurrent misses); rejects when the store fails or is too slow. */
-  load(hash: string): Promise<KeyRecord | typeof NOT_FOUND> {
-    return this.reads.read<KeyRecord | typeof NOT_FOUND>(
+  load(hash: string): Promise<CachedKey | typeof NOT_FOUND> {
+    return this.reads.read<CachedKey | typeof NOT_FOUND>(
       hash,
-      async () => (await this.store.findKeyByHash(hash)) ?? NOT_FOUND,
-      (record) => {
-        if (record === NOT_FOUND) {
+      async () => {
+        const record = await this.store.findKeyByHash(hash);
+        return record ? cachedKey(record) : NOT_FOUND;
+      },
+      (entry) => {
+        if (entry === NOT_FOUND) {
           if (this.limits.negativeTtlMs > 0) this.missing.set(hash, true, { ttl: this.limits.negativeTtlMs });
           return;
         }
-        const { ttlMs } = this.limits;
-        const ttl = record.expiresAt ? Math.min(ttlMs, record.expiresAt.getTime() - this.now()) : ttlMs;
-        if (ttl > 0) this.found.set(hash, record, { ttl });
+        const ttl = Math.min(this.limits.ttlMs, entry.expiresAt - this.now());
+        if (ttl > 0) this.found.set(hash, entry, { ttl });
       },
     );
   }

@@ -1,4 +1,7 @@
-import * as nodeCrypto from 'node:crypto';
+// Node's crypto when the runtime has it (found at run time, so that runtimes with only Web Crypto
+// load this module too); Web Crypto otherwise.
+type NodeCrypto = typeof import('node:crypto');
+const nodeCrypto: NodeCrypto | undefined = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
 
 /** The key alphabet: 62 characters, no separators, so a key is one word for secret scanners. */
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -8,6 +11,8 @@ export const KEY_RANDOM_LENGTH = 30;
 export const KEY_CHECKSUM_LENGTH = 6;
 /** Default key prefix: keys look like `ks_<30 random><6 checksum>`. */
 export const DEFAULT_KEY_PREFIX = 'ks';
+/** Project, owner and key ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-`. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 
 const CRC_TABLE = (() => {
@@ -42,7 +47,7 @@ function toBase62(value: number, width: number): string {
 export function randomBase62(length: number): string {
   let out = '';
   while (out.length < length) {
-    for (const byte of nodeCrypto.randomBytes(length * 2)) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
       // 248 = 4 × 62: rejecting bytes above it keeps every character equally likely.
       if (byte < 248) out += BASE62[byte % 62];
       if (out.length === length) break;
@@ -109,16 +114,37 @@ function base62Digit(c: number): number {
   return -1;
 }
 
-const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
+const oneShotHash = typeof nodeCrypto?.hash === 'function' ? nodeCrypto.hash : undefined;
 
 /**
  * Lowercase hex SHA-256 of the whole key: what stores keep and look up instead of the key.
+ * Synchronous, so it needs Node's crypto; {@link hashKeyAsync} works on every runtime.
  * @example hashKey('ks_...').length === 64
  */
 export function hashKey(key: string): string {
-  return oneShotHash
-    ? oneShotHash('sha256', key, 'hex')
-    : nodeCrypto.createHash('sha256').update(key).digest('hex');
+  if (oneShotHash) return oneShotHash('sha256', key, 'hex');
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(key).digest('hex');
+  throw new TypeError('hashKey needs node:crypto; on a runtime with only Web Crypto, use hashKeyAsync');
+}
+
+/**
+ * {@link hashKey} on any runtime: Node's crypto where there is one, else Web Crypto.
+ * @example await hashKeyAsync('ks_...') === hashKey('ks_...')
+ */
+export async function hashKeyAsync(key: string): Promise<string> {
+  return digestKey(key);
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The key's hash, synchronously where Node's crypto is available (the request path stays unawaited). */
+export function digestKey(key: string): string | Promise<string> {
+  if (nodeCrypto) return hashKey(key);
+  return crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)).then((buffer) => {
+    let hex = '';
+    for (const byte of new Uint8Array(buffer)) hex += HEX[byte];
+    return hex;
+  });
 }
 
 /** The non-secret display start of a key: its prefix and first four random characters. */

@@ -1,10 +1,12 @@
-import { createKeyAdmin, isForeignKey, type KeyAdmin } from './admin.js';
+import { createKeyAdmin, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
 import { KeyCache, NOT_FOUND } from './key-cache.js';
-import { hashKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
+import { digestKey } from './key-format.js';
 import { resolveOptions, type KeyscopeEvent, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
 import { createRefusals, type AuthResult } from './refusals.js';
+import { opaqueResolver, type KeyResolver } from './resolvers.js';
+import { resolveSignedOptions, SignedKeys } from './signed.js';
 import { MemoryThrottle, throttleClient, type AttemptThrottle, type ThrottleVerdict } from './throttle.js';
 import type { AuthContext, Project, StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
@@ -96,12 +98,17 @@ function bearerToken(value: string | string[] | undefined): string | undefined {
  */
 export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const o = resolveOptions(options);
-  const { prefix, keyLength, keyHeader, projectHeader, optionalPaths, now } = o;
+  const { keyHeader, projectHeader, optionalPaths, now } = o;
   const refuse = createRefusals(o);
   const keyCache = new KeyCache(o.store, o.cache, o.storeTimeoutMs, now);
+  const opaque = opaqueResolver(keyCache, o);
+  const signed =
+    options.signedKeys === undefined
+      ? undefined
+      : new SignedKeys(resolveSignedOptions(options.signedKeys, { ttlMs: o.cache.ttlMs, storeTimeoutMs: o.storeTimeoutMs }), o.store, o.cache, o.storeTimeoutMs, now);
   const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
   const throttle: AttemptThrottle | undefined = o.throttle === false ? undefined : 'fail' in o.throttle ? o.throttle : new MemoryThrottle(o.throttle);
-  const { importedKeys, bearer } = o;
+  const { bearer } = o;
   // An operator's hook that throws must not turn a decision into a 500: its error is dropped.
   const hook = o.onEvent;
   const emit = hook
@@ -160,11 +167,6 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     return key === undefined ? fromBearer : '';
   }
 
-  /** Is `key` worth a hash and a cache lookup? Keyscope keys have one length; imported ones a range. */
-  function plausibleLength(key: string): boolean {
-    return key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength);
-  }
-
   /** What an event about this request may say of the key: its id when known. */
   interface Trace {
     keyId?: string;
@@ -196,40 +198,54 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     // 1. The key header: absent, or not even the right length, decided without hashing.
     const key = keyOf(input);
     if (key === undefined) return refuse.missing;
-    if (!plausibleLength(key)) return refuseKey(input);
+    // Its shape says which kind of key it is: a signed key (JWS) or an opaque one.
+    const resolver: KeyResolver = signed !== undefined && signed.fits(key) ? signed : opaque;
+    if (!resolver.worthHashing(key)) return refuseKey(input);
 
-    // 2. Resolve: cache, else (shape and checksum first, then the throttle) the store.
-    const hash = hashKey(key);
-    let record = keyCache.get(hash);
-    if (record === undefined) {
+    // 2. Resolve: cache, else (offline checks first, then the throttle) the store or the signature.
+    const digest = digestKey(key);
+    const hash = typeof digest === 'string' ? digest : await digest;
+    let entry = resolver.cached(hash);
+    if (entry === undefined) {
       // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
-      const shaped = hasKeyShape(key, prefix) && hasValidChecksum(key);
-      // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
-      if (!shaped && (importedKeys === false || hasKeyShape(key, prefix) || !isForeignKey(key, importedKeys))) return refuseKey(input);
+      if (!resolver.plausible(key)) return refuseKey(input);
       // A throttled client only gets through with a key that is already known good.
       const client = clientOf(input);
       const wait = client === undefined ? 0 : throttle!.retryAfter(client, now());
       if (wait > 0) return refuse.tooMany(wait);
       try {
-        record = await keyCache.load(hash);
+        entry = await resolver.load(hash, key);
       } catch (error) {
-        emit?.({ type: 'store_error', operation: 'findKeyByHash', error });
+        emit?.({ type: 'store_error', operation: resolver.operation, error });
         return refuse.unavailable;
       }
-      if (trace && record === NOT_FOUND && shaped) trace.keyStart = keyStart(key);
+      if (trace && entry === NOT_FOUND) {
+        const start = resolver.startOf(key);
+        if (start !== undefined) trace.keyStart = start;
+      }
     }
-    if (record === NOT_FOUND) return refuseKey(input);
-    if (trace) trace.keyId = record.id;
-    if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt.getTime() <= now())) return refuseKey(input);
+    if (entry === NOT_FOUND) return refuseKey(input);
+    if (trace) trace.keyId = entry.id;
+    // Revoked, expired or denied: the same 401 as an unknown key.
+    let refused = resolver.refused(entry, now());
+    if (typeof refused !== 'boolean') {
+      try {
+        refused = await refused;
+      } catch (error) {
+        emit?.({ type: 'store_error', operation: 'listKeyDenials', error });
+        return refuse.unavailable;
+      }
+    }
+    if (refused) return refuseKey(input);
 
     // 3. The project rule.
     const header = readHeader(input.headers, projectHeader);
     // One value is a value whatever its shape (Node's headersDistinct gives arrays); two is malformed.
     const requested = Array.isArray(header) && header.length === 1 ? header[0] : header;
     let projectId: string | null;
-    if (record.level === 'project') {
-      if (requested !== undefined && requested !== record.projectId) return refuse.forbidden;
-      projectId = record.projectId;
+    if (entry.level === 'project') {
+      if (requested !== undefined && requested !== entry.projectId) return refuse.forbidden;
+      projectId = entry.projectId;
     } else if (requested === undefined) {
       if (!projectOptional(input)) return refuse.required;
       projectId = null;
@@ -239,7 +255,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     }
     // The owner must own the project, today: for a project key too, whose project may have moved.
     if (projectId !== null) {
-      let owned = ownership.owns(record.ownerId, projectId);
+      let owned = ownership.owns(entry.ownerId, projectId);
       // Awaited only on a cache miss: a warm request runs without yielding.
       if (typeof owned !== 'boolean') {
         try {
@@ -253,8 +269,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     }
 
     // 4. Success.
-    usage?.record(record.id);
-    const auth: AuthContext = { keyId: record.id, keyName: record.name, ownerId: record.ownerId, level: record.level, projectId };
+    usage?.record(entry.id);
+    const auth: AuthContext = { keyId: entry.id, keyName: entry.name, ownerId: entry.ownerId, level: entry.level, projectId };
     if (request !== undefined && Object.isExtensible(request)) (request as Decided)[DECIDED] = auth;
     return { ok: true, auth };
   }
@@ -285,12 +301,14 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
 
   function invalidate(keyId?: string): void {
     keyCache.invalidate(keyId);
-    if (keyId === undefined) ownership.invalidate();
+    if (keyId === undefined) {
+      ownership.invalidate();
+      signed?.clear();
+    } else signed?.changed();
   }
 
   function onChange(change?: StoreChange): void {
-    if (change === undefined) invalidate();
-    else if (change.kind === 'key') keyCache.invalidate(change.keyId);
+    if (change === undefined || change.kind === 'key') invalidate(change?.keyId);
     else ownership.invalidate(change.projectId);
   }
   const subscriptions = [o.store.subscribe?.(onChange), o.bus?.subscribe(onChange)];
@@ -311,7 +329,16 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     invalidate(keyId);
     if (keyId !== undefined) publish({ kind: 'key', keyId });
   };
-  const keys = createKeyAdmin({ store: o.store, projects: o.projects, prefix, importedKeys, now, invalidate: changedKey, flushUsage: () => usage?.flush() });
+  const keys = createKeyAdmin({
+    store: o.store,
+    projects: o.projects,
+    prefix: o.prefix,
+    importedKeys: o.importedKeys,
+    signed,
+    now,
+    invalidate: changedKey,
+    flushUsage: () => usage?.flush(),
+  });
 
   return {
     // Without onEvent, requests pay nothing for events.

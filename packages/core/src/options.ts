@@ -1,5 +1,6 @@
 import { DEFAULT_KEY_PREFIX, assertKeyPrefix, keyLength } from './key-format.js';
 import type { KeyscopeErrorCode } from './errors.js';
+import type { SignedKeyOptions } from './signed.js';
 import type { AttemptThrottle } from './throttle.js';
 import { USAGE_BACKLOG_LIMIT } from './usage.js';
 import type { InvalidationBus, KeyAdminStore, KeyLevel, KeyStore, ProjectDirectory } from './types.js';
@@ -66,6 +67,13 @@ export interface KeyscopeOptions {
    * changes, and the cache TTL, bound staleness).
    */
   bus?: InvalidationBus;
+  /**
+   * Also accept signed keys: JWS tokens that carry their scope, verified with a public key and
+   * revoked through a deny-list in the store (`keys.createSigned` issues them). Opaque keys keep
+   * working beside them; a key's shape decides which check it gets. Default: none.
+   * @example signedKeys: { issuer: 'https://api.example.com', audience: 'api', keys: { keys: [publicJwk] } }
+   */
+  signedKeys?: SignedKeyOptions;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -82,7 +90,12 @@ export type KeyscopeEvent =
       /** The display start of a well-formed key that is not known. */
       keyStart?: string;
     }
-  | { type: 'store_error'; operation: 'findKeyByHash' | 'ownsProject'; error: unknown }
+  | {
+      type: 'store_error';
+      /** What failed: a store read, the deny-list of signed keys, or a signed key's verification keys (e.g. a JWKS fetch). */
+      operation: 'findKeyByHash' | 'ownsProject' | 'listKeyDenials' | 'verifySignedKey';
+      error: unknown;
+    }
   | {
       type: 'usage_flush_failed';
       error: unknown;

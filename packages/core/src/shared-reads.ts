@@ -34,7 +34,7 @@ export class SharedReads {
 }
 
 /** Run a store call; reject if it throws or takes longer than `ms`. */
-function withTimeout<T>(read: () => Promise<T> | T, ms: number): Promise<T> {
+export function withTimeout<T>(read: () => Promise<T> | T, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`store call exceeded ${ms} ms`)), ms);
     Promise.resolve()

@@ -1,0 +1,45 @@
+import { isForeignKey } from './admin.js';
+import { KeyCache, NOT_FOUND, type CachedKey } from './key-cache.js';
+import { hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
+
+/**
+ * How one kind of key is checked. The pipeline picks a resolver by the key's shape, then asks it
+ * the same questions whatever the kind: opaque keys are looked up by hash in the store, signed
+ * keys are verified with a public key.
+ */
+export interface KeyResolver {
+  /** What `onEvent` names when `load` fails. */
+  readonly operation: 'findKeyByHash' | 'verifySignedKey';
+  /** Is the key worth hashing at all? A length check, nothing more. */
+  worthHashing(key: string): boolean;
+  /** The cached answer for the key's hash, or `undefined` when it must be loaded. */
+  cached(hash: string): CachedKey | typeof NOT_FOUND | undefined;
+  /** The offline checks a key passes before it costs a store read or a signature check. */
+  plausible(key: string): boolean;
+  /** Look the key up (or verify it); rejects when the store or the key source fails. */
+  load(hash: string, key: string): Promise<CachedKey | typeof NOT_FOUND>;
+  /**
+   * Is a known key refused now (revoked, expired, on the deny-list)? A promise only while a
+   * deny-list loads; it rejects when the list cannot be loaded.
+   */
+  refused(entry: CachedKey, now: number): boolean | Promise<boolean>;
+  /** The display start of a well-formed key that is not known, for events. */
+  startOf(key: string): string | undefined;
+}
+
+/** Opaque keys (keyscope's own, and imported ones): offline shape and checksum, then the store by hash. */
+export function opaqueResolver(cache: KeyCache, o: { prefix: string; keyLength: number; importedKeys: false | { minLength: number; maxLength: number } }): KeyResolver {
+  const { prefix, keyLength, importedKeys } = o;
+  const wellFormed = (key: string) => hasKeyShape(key, prefix) && hasValidChecksum(key);
+  return {
+    operation: 'findKeyByHash',
+    // Keyscope keys have one length; imported ones a range.
+    worthHashing: (key) => key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength),
+    cached: (hash) => cache.get(hash),
+    // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
+    plausible: (key) => wellFormed(key) || (importedKeys !== false && !hasKeyShape(key, prefix) && isForeignKey(key, importedKeys)),
+    load: (hash) => cache.load(hash),
+    refused: (entry, now) => entry.revoked || entry.expiresAt <= now,
+    startOf: (key) => (wellFormed(key) ? keyStart(key) : undefined),
+  };
+}

@@ -1,0 +1,384 @@
+import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { ID_PATTERN } from './key-format.js';
+import { NOT_FOUND, type CachedKey } from './key-cache.js';
+import type { KeyResolver } from './resolvers.js';
+import { wholeNumberOption } from './options.js';
+import { SharedReads, withTimeout } from './shared-reads.js';
+import type { KeyDenial, KeyLevel, KeyStore } from './types.js';
+
+type Jose = typeof import('jose');
+
+/** The JWS `typ` of a keyscope signed key: a token minted for anything else is refused. */
+export const SIGNED_KEY_TYPE = 'keyscope+jwt';
+/** Algorithms a signed key may use. The token never chooses: the configured set does. */
+export type SignedKeyAlgorithm = 'EdDSA' | 'ES256';
+const ALGORITHMS: readonly SignedKeyAlgorithm[] = ['EdDSA', 'ES256'];
+/**
+ * What jose throws for a token that is simply not good (forged, expired, for someone else, signed
+ * by a key not in the set): a 401. Anything else (a JWKS that cannot be fetched, a lookup that
+ * throws) is the key source failing: a 503, never a 401 and never a pass.
+ */
+const REFUSED = new Set([
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWS_INVALID',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JWT_EXPIRED',
+  'ERR_JWT_INVALID',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+// Three base64url segments, the first two JSON objects (`{"` encodes as `eyJ`). A JWE has five.
+const JWS_SHAPE = /^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+
+/** `createKeyscope({ signedKeys })`: accept signed keys (JWS) beside opaque ones. */
+export interface SignedKeyOptions {
+  /** `iss` of every signed key; a token from any other issuer is refused. */
+  issuer: string;
+  /** `aud` of every signed key: your API's identifier. */
+  audience: string;
+  /**
+   * The public keys that verify signed keys, each with a `kid`: a JWK set (`{ keys: [...] }`), the
+   * `https:` URL of a remote JWKS (fetched, cached, fetched again when a token names an unknown
+   * `kid`), or a jose key lookup function. Rotate by adding the new key before signing with it,
+   * and removing the old one when its tokens should stop working.
+   */
+  keys: JSONWebKeySet | URL | string | JWTVerifyGetKey;
+  /** Algorithms accepted, never taken from the token. Default `['EdDSA', 'ES256']`. */
+  algorithms?: readonly SignedKeyAlgorithm[];
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default 5. */
+  clockToleranceSeconds?: number;
+  /** Longest token looked at; a longer one is refused before it is parsed. Default 2,048 characters. */
+  maxLength?: number;
+  /**
+   * A remote JWKS: `timeoutMs` per fetch (default `storeTimeoutMs`), `cooldownMs` between
+   * fetches for unknown `kid`s (default 30,000), `cacheMaxAgeMs` before a refetch (default 600,000).
+   */
+  remote?: { timeoutMs?: number; cooldownMs?: number; cacheMaxAgeMs?: number };
+  /**
+   * The private key `keys.createSigned` and `keys.rotate` sign with, as a `CryptoKey` or a private
+   * JWK, and its `kid` (its public half must be in `keys`). Leave it out on instances that only verify.
+   */
+  signing?: { key: JoseCryptoKey | JWK; kid: string; alg?: SignedKeyAlgorithm };
+  /**
+   * How long the deny-list (revoked signed keys) is trusted without hearing of a change, in ms.
+   * Default `cache.ttlMs`. Changes heard from the store or the bus reload it at once.
+   */
+  denyListMaxAgeMs?: number;
+}
+
+/** {@link SignedKeyOptions} checked, with defaults. */
+export interface ResolvedSignedOptions {
+  issuer: string;
+  audience: string;
+  keys: JSONWebKeySet | URL | JWTVerifyGetKey;
+  algorithms: SignedKeyAlgorithm[];
+  clockToleranceSeconds: number;
+  maxLength: number;
+  remote: { timeoutMs: number; cooldownMs: number; cacheMaxAgeMs: number };
+  signing: { key: JoseCryptoKey | JWK; kid: string; alg: SignedKeyAlgorithm } | undefined;
+  denyListMaxAgeMs: number;
+}
+
+/** Check `options.signedKeys` at setup: a `TypeError`/`RangeError` naming what is wrong. */
+export function resolveSignedOptions(value: SignedKeyOptions, defaults: { ttlMs: number; storeTimeoutMs: number }): ResolvedSignedOptions {
+  const at = 'options.signedKeys';
+  if (value === null || typeof value !== 'object') throw new TypeError(`${at} must be an object with issuer, audience and keys`);
+  const issuer = text(value.issuer, `${at}.issuer`);
+  const audience = text(value.audience, `${at}.audience`);
+  const algorithms = [...(value.algorithms ?? ALGORITHMS)];
+  if (!Array.isArray(value.algorithms ?? ALGORITHMS) || algorithms.length === 0 || algorithms.some((alg) => !ALGORITHMS.includes(alg))) {
+    throw new TypeError(`${at}.algorithms must be a non-empty list of ${ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value.algorithms)}`);
+  }
+  const remote = value.remote ?? {};
+  let signing: ResolvedSignedOptions['signing'];
+  if (value.signing !== undefined) {
+    const { key, kid, alg = 'EdDSA' } = value.signing ?? ({} as never);
+    if (key === null || typeof key !== 'object') throw new TypeError(`${at}.signing.key must be a private CryptoKey or a private JWK`);
+    if (!(isCryptoKey(key) ? key.type === 'private' : typeof (key as JWK).d === 'string')) throw new TypeError(`${at}.signing.key must be a private key (a public key cannot sign)`);
+    if (!ALGORITHMS.includes(alg)) throw new TypeError(`${at}.signing.alg must be 'EdDSA' or 'ES256', got ${JSON.stringify(alg)}`);
+    if (!algorithms.includes(alg)) throw new TypeError(`${at}.signing.alg ${alg} is not in ${at}.algorithms: its keys would be refused`);
+    signing = { key, kid: text(kid, `${at}.signing.kid`), alg };
+  }
+  return {
+    issuer,
+    audience,
+    keys: keySource(value.keys, `${at}.keys`),
+    algorithms,
+    clockToleranceSeconds: wholeNumberOption(value.clockToleranceSeconds ?? 5, `${at}.clockToleranceSeconds`, 0),
+    maxLength: wholeNumberOption(value.maxLength ?? 2_048, `${at}.maxLength`, 64),
+    remote: {
+      timeoutMs: wholeNumberOption(remote.timeoutMs ?? defaults.storeTimeoutMs, `${at}.remote.timeoutMs`, 1),
+      cooldownMs: wholeNumberOption(remote.cooldownMs ?? 30_000, `${at}.remote.cooldownMs`, 0),
+      cacheMaxAgeMs: wholeNumberOption(remote.cacheMaxAgeMs ?? 600_000, `${at}.remote.cacheMaxAgeMs`, 0),
+    },
+    signing,
+    denyListMaxAgeMs: wholeNumberOption(value.denyListMaxAgeMs ?? defaults.ttlMs, `${at}.denyListMaxAgeMs`, 0),
+  };
+}
+
+function keySource(value: SignedKeyOptions['keys'], option: string): ResolvedSignedOptions['keys'] {
+  if (typeof value === 'function') return value;
+  if (typeof value === 'string' || value instanceof URL) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new TypeError(`${option} must be a JWK set, a JWKS URL or a key lookup function, got ${JSON.stringify(String(value))}`);
+    }
+    // Keys fetched in the clear could be swapped on the way: only a loopback JWKS may use http.
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+      throw new TypeError(`${option} must be an https: URL (http: only on localhost), got ${url.protocol}//${url.host}`);
+    }
+    return url;
+  }
+  if (value === null || typeof value !== 'object' || !Array.isArray((value as JSONWebKeySet).keys)) {
+    throw new TypeError(`${option} must be a JWK set ({ keys: [...] }), a JWKS URL or a key lookup function`);
+  }
+  const kids = new Set<string>();
+  for (const jwk of (value as JSONWebKeySet).keys) {
+    if (jwk === null || typeof jwk !== 'object' || typeof jwk.kty !== 'string') throw new TypeError(`${option}: every entry must be a JWK`);
+    if ('d' in jwk) throw new TypeError(`${option} holds a private key (kid ${JSON.stringify(jwk.kid)}): give only public keys; the private one goes in signing.key`);
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new TypeError(`${option}: every key needs a kid, so that keys can be rotated`);
+    if (kids.has(jwk.kid)) throw new TypeError(`${option}: kid ${JSON.stringify(jwk.kid)} appears twice`);
+    kids.add(jwk.kid);
+  }
+  return value as JSONWebKeySet;
+}
+
+function text(value: unknown, option: string): string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${option} must be a non-empty string`);
+  return value;
+}
+
+const CryptoKeyClass = (globalThis as { CryptoKey?: abstract new () => object }).CryptoKey;
+
+function isCryptoKey(key: object): key is JoseCryptoKey {
+  return CryptoKeyClass !== undefined && key instanceof CryptoKeyClass;
+}
+
+/** What a signed key says about itself, once verified. */
+export interface SignedClaims {
+  ownerId: string;
+  name: string;
+  level: KeyLevel;
+  projectId: string | null;
+  keyId: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/**
+ * Verifies signed keys and keeps the verified ones: cached by the token's hash until `exp` or the
+ * cache TTL, whichever comes first, so a warm signed key costs what a warm opaque key does. Keys
+ * refused for what they are (forged, expired, unknown `kid`) are cached briefly in a smaller LRU.
+ */
+export class SignedKeys implements KeyResolver {
+  readonly operation = 'verifySignedKey';
+  private readonly found: LRUCache<string, CachedKey>;
+  private readonly missing: LRUCache<string, true>;
+  private readonly reads: SharedReads;
+  private readonly denials: DenyList;
+  private jose: Promise<Jose> | undefined;
+  private keySet: JWTVerifyGetKey | undefined;
+
+  constructor(
+    private readonly options: ResolvedSignedOptions,
+    store: KeyStore,
+    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    timeoutMs: number,
+    private readonly now: () => number,
+  ) {
+    if (typeof store.listKeyDenials !== 'function') {
+      throw new TypeError('options.signedKeys needs a store that implements listKeyDenials (the deny-list of revoked signed keys)');
+    }
+    this.found = new LRUCache({ max: limits.max });
+    this.missing = new LRUCache({ max: limits.negativeMax });
+    this.reads = new SharedReads(timeoutMs);
+    this.denials = new DenyList(store, options.denyListMaxAgeMs, timeoutMs, now);
+  }
+
+  /** Is this a signed key to verify (not an opaque key)? Decided on its shape and size alone, before any parsing. */
+  fits(key: string): boolean {
+    return key.length <= this.options.maxLength && key.charCodeAt(0) === 101 /* e */ && JWS_SHAPE.test(key);
+  }
+
+  /** Its shape chose this resolver, and the shape bounds its size: nothing more to check before hashing. */
+  worthHashing(): boolean {
+    return true;
+  }
+
+  plausible(): boolean {
+    return true;
+  }
+
+  /** Expired (by its `exp`), or on the deny-list. */
+  refused(entry: CachedKey, now: number): boolean | Promise<boolean> {
+    return entry.expiresAt <= now || this.denials.denied(entry.id, now);
+  }
+
+  startOf(): undefined {
+    return undefined;
+  }
+
+  /** The cached answer for a token's hash, or `undefined` when it must be verified. */
+  cached(hash: string): CachedKey | typeof NOT_FOUND | undefined {
+    return this.found.get(hash) ?? (this.missing.get(hash) ? NOT_FOUND : undefined);
+  }
+
+  /** Verify a token (one verification for concurrent requests with it); rejects when the key source fails. */
+  load(hash: string, token: string): Promise<CachedKey | typeof NOT_FOUND> {
+    return this.reads.read<CachedKey | typeof NOT_FOUND>(
+      hash,
+      () => this.verify(token),
+      (entry) => {
+        if (entry === NOT_FOUND) {
+          if (this.limits.negativeTtlMs > 0) this.missing.set(hash, true, { ttl: this.limits.negativeTtlMs });
+          return;
+        }
+        const ttl = Math.min(this.limits.ttlMs, entry.expiresAt - this.now());
+        if (ttl > 0) this.found.set(hash, entry, { ttl });
+      },
+    );
+  }
+
+  /** A key changed somewhere (revoked, rotated): the deny-list is reloaded before the next decision. */
+  changed(): void {
+    this.denials.changed();
+  }
+
+  /** Forget every verified token (the deny-list too). */
+  clear(): void {
+    this.reads.invalidate();
+    this.found.clear();
+    this.missing.clear();
+    this.denials.changed();
+  }
+
+  /** Whether this instance can sign (`signing` is configured). */
+  get canSign(): boolean {
+    return this.options.signing !== undefined;
+  }
+
+  /** Sign a new key's token. Throws when no signing key is configured. */
+  async sign(claims: Omit<SignedClaims, 'expiresAt'> & { issuedAt: number; expiresAt: number }): Promise<string> {
+    const { signing, issuer, audience } = this.options;
+    if (!signing) throw new TypeError('signing a key needs options.signedKeys.signing (a private key and its kid)');
+    const jose = await this.library();
+    const key = isCryptoKey(signing.key) ? signing.key : await jose.importJWK(signing.key, signing.alg);
+    const payload: JWTPayload = { lvl: claims.level, name: claims.name };
+    if (claims.projectId !== null) payload.pid = claims.projectId;
+    return new jose.SignJWT(payload)
+      .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: SIGNED_KEY_TYPE })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject(claims.ownerId)
+      .setJti(claims.keyId)
+      .setIssuedAt(Math.floor(claims.issuedAt / 1000))
+      .setExpirationTime(Math.floor(claims.expiresAt / 1000))
+      .sign(key as JoseCryptoKey);
+  }
+
+  /** jose, loaded on first use: apps without signed keys never load it. */
+  private library(): Promise<Jose> {
+    this.jose ??= import('jose');
+    return this.jose;
+  }
+
+  private async verify(token: string): Promise<CachedKey | typeof NOT_FOUND> {
+    const jose = await this.library();
+    const { options } = this;
+    this.keySet ??= keyLookup(jose, options);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jose.jwtVerify(token, this.keySet, {
+        algorithms: options.algorithms,
+        typ: SIGNED_KEY_TYPE,
+        issuer: options.issuer,
+        audience: options.audience,
+        requiredClaims: ['exp', 'jti', 'sub'],
+        clockTolerance: options.clockToleranceSeconds,
+        currentDate: new Date(this.now()),
+      }));
+    } catch (error) {
+      if (REFUSED.has((error as { code?: unknown })?.code as string)) return NOT_FOUND;
+      throw error;
+    }
+    return entryOf(payload) ?? NOT_FOUND;
+  }
+}
+
+function keyLookup(jose: Jose, options: ResolvedSignedOptions): JWTVerifyGetKey {
+  const { keys, remote } = options;
+  if (typeof keys === 'function') return keys;
+  if (keys instanceof URL) {
+    return jose.createRemoteJWKSet(keys, { timeoutDuration: remote.timeoutMs, cooldownDuration: remote.cooldownMs, cacheMaxAge: remote.cacheMaxAgeMs });
+  }
+  return jose.createLocalJWKSet(keys);
+}
+
+/** The cache entry of a verified token, or `null` when its claims do not describe a key. */
+function entryOf(payload: JWTPayload): CachedKey | null {
+  const { sub, jti, exp, lvl, pid, name } = payload;
+  if (typeof sub !== 'string' || !ID_PATTERN.test(sub) || typeof jti !== 'string' || !ID_PATTERN.test(jti)) return null;
+  if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number') return null;
+  if (lvl === 'user' ? pid !== undefined : lvl !== 'project' || typeof pid !== 'string' || !ID_PATTERN.test(pid)) return null;
+  return { id: jti, name, ownerId: sub, level: lvl as KeyLevel, projectId: lvl === 'project' ? (pid as string) : null, expiresAt: exp * 1000, revoked: false };
+}
+
+/**
+ * The store's deny-list of signed keys, held in memory: a decision reads a map, never the store.
+ * It is reloaded when a change is heard (and then before the next decision), and when it is older
+ * than `maxAgeMs`. A list that cannot be loaded refuses with 503: it is never guessed.
+ */
+class DenyList {
+  private from = new Map<string, number>();
+  private freshUntil = -Infinity;
+  private loading: Promise<void> | undefined;
+  private version = 0;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly maxAgeMs: number,
+    private readonly timeoutMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  denied(keyId: string, now: number): boolean | Promise<boolean> {
+    if (now < this.freshUntil) return this.has(keyId, now);
+    return this.load().then(() => this.has(keyId, now));
+  }
+
+  changed(): void {
+    this.version++;
+    this.freshUntil = -Infinity;
+    // A load that began before the change may have missed it: the next decision starts another.
+    this.loading = undefined;
+  }
+
+  private has(keyId: string, now: number): boolean {
+    const from = this.from.get(keyId);
+    return from !== undefined && from <= now;
+  }
+
+  private load(): Promise<void> {
+    if (this.loading) return this.loading;
+    const version = this.version;
+    const started = this.now();
+    const loading = withTimeout(() => this.store.listKeyDenials!(new Date(started)), this.timeoutMs)
+      .then((entries: KeyDenial[]) => {
+        const from = new Map<string, number>();
+        for (const entry of entries) from.set(entry.keyId, entry.from.getTime());
+        this.from = from;
+        if (version === this.version) this.freshUntil = started + this.maxAgeMs;
+      })
+      .finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+    this.loading = loading;
+    return loading;
+  }
+}
