@@ -1,10 +1,13 @@
-import { createKeyscope, generateKey, hashKey, MemoryStore, type Keyscope, type KeyStore } from '@keyscope/core';
+import { createKeyscope, generateKey, hashKey, MemoryStore, type Keyscope, type KeyStore, type SignedKeyOptions } from '@keyscope/core';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 /** Names the table uses in place of key material, replaced with real keys at send time. */
 export type KeyName = 'user' | 'project' | 'otherUser' | 'unknown' | 'badChecksum' | 'expired' | 'revoked' | 'long' | 'storeDown';
 export const OWNER = 'usr_1';
 
 export interface Fixture {
+  /** What kind of keys `keys` holds. */
+  kind: 'opaque' | 'signed';
   store: MemoryStore;
   keys: Record<KeyName, string>;
   /** A fresh authenticator over the shared store (one per app, so no cache is shared). */
@@ -38,6 +41,7 @@ export async function createFixture(): Promise<Fixture> {
     listProjects: (ownerId) => store.listProjects(ownerId),
   };
   return {
+    kind: 'opaque',
     store,
     keys: {
       user: user.key,
@@ -51,5 +55,57 @@ export async function createFixture(): Promise<Fixture> {
       storeDown,
     },
     keyscope: () => createKeyscope({ store: failing, usage: false }),
+  };
+}
+
+/**
+ * The same people, projects and refused kinds as {@link createFixture}, with signed keys: the
+ * unknown key is signed by a key not in the set, the bad-checksum one has a flipped signature
+ * character, the expired one has an `exp` in the past, and the store-down one names a `kid`
+ * whose key lookup fails (a key service that is down must answer 503).
+ */
+export async function createSignedFixture(): Promise<Fixture> {
+  const store = new MemoryStore();
+  store.addProject({ id: 'proj_a', ownerId: OWNER, name: 'Alpha' });
+  store.addProject({ id: 'proj_b', ownerId: OWNER, name: 'Beta' });
+  store.addProject({ id: 'proj_c', ownerId: 'usr_2', name: 'Gamma' });
+  const signing = await generateKeyPair('EdDSA', { extractable: true });
+  const publicJwk = { ...(await exportJWK(signing.publicKey)), kid: 'fixture-1', alg: 'EdDSA' };
+  const local = createLocalJWKSet({ keys: [publicJwk] });
+  const signedKeys = (): SignedKeyOptions => ({
+    issuer: 'https://fixture.test',
+    audience: 'fixture-api',
+    keys: (header, token) => (header.kid === 'down' ? Promise.reject(new Error('key service unreachable')) : local(header, token)),
+    signing: { key: signing.privateKey, kid: 'fixture-1' },
+  });
+  const admin = createKeyscope({ store, usage: false, signedKeys: signedKeys() });
+  const hour = 3_600_000;
+  const user = await admin.keys.createSigned({ ownerId: OWNER, name: 'user key', level: 'user', expiresIn: hour });
+  const project = await admin.keys.createSigned({ ownerId: OWNER, name: 'project key', level: 'project', projectId: 'proj_a', expiresIn: hour });
+  const otherUser = await admin.keys.createSigned({ ownerId: 'usr_2', name: 'other user key', level: 'user', expiresIn: hour });
+  const revoked = await admin.keys.createSigned({ ownerId: OWNER, name: 'revoked key', level: 'user', expiresIn: hour });
+  await admin.keys.revoke(revoked.record.id);
+  await admin.close();
+  const seconds = Math.floor(Date.now() / 1000);
+  const claims = { sub: OWNER, lvl: 'user', name: 'user key', iss: 'https://fixture.test', aud: 'fixture-api' };
+  const sign = (kid: string, key: CryptoKey | Parameters<SignJWT['sign']>[0], extra: Record<string, unknown>) =>
+    new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: 'EdDSA', typ: 'keyscope+jwt', kid }).sign(key);
+  const stranger = await generateKeyPair('EdDSA');
+  const flip = (token: string) => token.slice(0, -2) + (token.at(-2) === 'A' ? 'B' : 'A') + token.at(-1);
+  return {
+    kind: 'signed',
+    store,
+    keys: {
+      user: user.key,
+      project: project.key,
+      otherUser: otherUser.key,
+      unknown: await sign('stranger', stranger.privateKey, { jti: 'key_stranger', iat: seconds, exp: seconds + 3600 }),
+      badChecksum: flip(user.key),
+      expired: await sign('fixture-1', signing.privateKey, { jti: 'key_expired', iat: seconds - 7200, exp: seconds - 3600 }),
+      revoked: revoked.key,
+      long: `eyJ${'a'.repeat(4 * 1024)}.eyJ${'b'.repeat(4 * 1024)}.${'c'.repeat(86)}`,
+      storeDown: await sign('down', signing.privateKey, { jti: 'key_down', iat: seconds, exp: seconds + 3600 }),
+    },
+    keyscope: () => createKeyscope({ store, usage: false, signedKeys: signedKeys() }),
   };
 }
