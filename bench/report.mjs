@@ -31,15 +31,22 @@ export function summarize(result) {
   return rows;
 }
 
-const label = (result, framework, variant) =>
-  variant === 'peer' ? result.peers[framework] : variant === 'hand' ? 'hand-written check' : variant;
+const LABELS = { bare: 'bare', noop: 'no-op middleware', hand: 'hand-written check', 'hand-async': 'hand-written check', keyscope: 'keyscope' };
+const label = (result, framework, variant) => {
+  if (variant === 'peer') return result.peers[framework];
+  // Fastify: say which hook style each reference uses.
+  if (framework === 'fastify' && variant === 'noop') return 'no-op onRequest hook (done)';
+  if (framework === 'fastify' && variant === 'hand') return 'hand-written check, sync hook (done)';
+  if (variant === 'hand-async') return 'hand-written check, async hook';
+  return LABELS[variant] ?? variant;
+};
 
 export function renderMarkdown(result) {
   const rows = summarize(result);
   const out = [];
   out.push(`# keyscope benchmark — ${result.date.slice(0, 10)}${result.quick ? ' (quick run: indicative only)' : ''}`);
   out.push('');
-  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Ratios are taken within a round, then the median.`);
+  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold. Ratios are taken within a round, then the median.`);
   out.push('');
   out.push('| framework | server | req/s (median) | spread | p50 ms | p99 ms | ÷ bare | ÷ hand-written |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -145,7 +152,7 @@ function renderStore(result) {
 /** A horizontal bar chart of every server's req/s as a fraction of the bare framework. */
 export function renderSvg(result) {
   const rows = summarize(result).filter((r) => r.variant !== 'bare');
-  const colors = { keyscope: '#2563eb', hand: '#9ca3af', peer: '#f59e0b' };
+  const colors = { noop: '#d1d5db', hand: '#9ca3af', 'hand-async': '#6b7280', keyscope: '#2563eb', peer: '#f59e0b' };
   const barH = 18;
   const gap = 6;
   const left = 260;

@@ -1,7 +1,11 @@
 // One benchmark server in its own process: FRAMEWORK × VARIANT, answering GET /sites.
-// Variants: bare (no auth), hand (the hand-written reference check), keyscope, peer (the
+// Variants: bare (no auth); noop (a middleware that only calls next: the cost of a layer, and
+// the noise control); hand (the hand-written reference check, written as the framework's docs
+// write middleware; on Fastify a synchronous onRequest hook calling done()); hand-async (Fastify
+// only: the same check in an async hook, the shape keyscope's plugin has); keyscope; peer (the
 // framework's popular alternative, where one exists). Started by ../run.mjs with fork(), it
-// reports its port and answers { stats } messages with keyscope's store-call counts.
+// reports its port and answers { stats } messages with keyscope's store-call counts; run.mjs
+// reads this process's CPU time from /proc, so nothing here measures itself.
 // keyscope's store is SQLite (BENCH_DB) unless BENCH_STORE=postgres: then a PostgresStore on
 // BENCH_DATABASE_URL and BENCH_PG_SCHEMA (migrated and filled by run.mjs), with its defaults.
 import { createServer } from 'node:http';
@@ -37,13 +41,15 @@ async function keyscopeInstance() {
 async function express() {
   const { default: express } = await import('express');
   const app = express();
+  if (VARIANT === 'noop') app.use((req, res, next) => next());
   if (VARIANT === 'keyscope') app.use((await import('@keyscope/express')).keyscope(await keyscopeInstance()));
   if (VARIANT === 'hand') app.use((req, res, next) => (handCheck(req.headers) ? next() : res.status(401).json({ error: 'Invalid API key' })));
   if (VARIANT === 'peer') {
     const { default: passport } = await import('passport');
     const { HeaderAPIKeyStrategy } = await import('passport-headerapikey');
-    const plain = new Map(keys.plaintext.map((k) => [k, { ownerId: keys.owner }]));
-    passport.use(new HeaderAPIKeyStrategy({ header: 'X-API-Key', prefix: '' }, false, (key, done) => done(null, plain.get(key) ?? false)));
+    // The verify callback does the hand-written check's lookup (SHA-256, Map, project Set), so
+    // passport's number differs from the hand-written one by passport alone.
+    passport.use(new HeaderAPIKeyStrategy({ header: 'X-API-Key', prefix: '' }, true, (key, done, req) => done(null, handCheck(req.headers) ?? false)));
     app.use(passport.initialize());
     app.use(passport.authenticate('headerapikey', { session: false }));
   }
@@ -54,6 +60,7 @@ async function express() {
 async function koa() {
   const { default: Koa } = await import('koa');
   const app = new Koa();
+  if (VARIANT === 'noop') app.use((ctx, next) => next());
   if (VARIANT === 'keyscope') app.use((await import('@keyscope/koa')).keyscope(await keyscopeInstance()));
   if (VARIANT === 'hand') app.use((ctx, next) => (handCheck(ctx.headers) ? next() : ((ctx.status = 401), (ctx.body = { error: 'Invalid API key' }))));
   app.use((ctx) => {
@@ -66,11 +73,22 @@ async function fastify() {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
   if (VARIANT === 'keyscope') await app.register((await import('@keyscope/fastify')).keyscope, { keyscope: await keyscopeInstance() });
+  // Fastify documents hooks in two styles: (request, reply, done), shown first, and async. A
+  // check that does no async work needs no promise, so the reference calls done(); the async
+  // style runs too, since keyscope's hook is async and each can be set against it.
+  if (VARIANT === 'noop') app.addHook('onRequest', (request, reply, done) => done());
   if (VARIANT === 'hand') {
+    app.addHook('onRequest', (request, reply, done) => {
+      if (handCheck(request.headers)) return done();
+      reply.code(401).send({ error: 'Invalid API key' });
+    });
+  }
+  if (VARIANT === 'hand-async') {
     app.addHook('onRequest', async (request, reply) => {
       if (!handCheck(request.headers)) return reply.code(401).send({ error: 'Invalid API key' });
     });
   }
+  // bearer-auth compares the key with each of its keys in turn: run.mjs sends the 500th of 1,000.
   if (VARIANT === 'peer') await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set(keys.plaintext) });
   app.get('/sites', async () => payload);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -81,6 +99,11 @@ async function hono() {
   const { Hono } = await import('hono');
   const { getRequestListener } = await import('@hono/node-server');
   const app = new Hono();
+  if (VARIANT === 'noop') {
+    app.use(async (c, next) => {
+      await next();
+    });
+  }
   if (VARIANT === 'keyscope') app.use((await import('@keyscope/fetch/hono')).keyscope(await keyscopeInstance()));
   if (VARIANT === 'hand') {
     app.use(async (c, next) => {
