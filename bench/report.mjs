@@ -1,5 +1,6 @@
-// Turns bench/results/latest.json into the Markdown table and the SVG chart the README shows.
-// Every ratio is computed within one round (same machine state), then the median is taken.
+// Turns a run's JSON (bench/results/latest.json) into the Markdown tables and the SVG chart the
+// README shows. Every ratio and difference is computed within one round (same machine state),
+// then the median is taken.
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -9,30 +10,57 @@ const median = (values) => {
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const verdict = (ok) => (ok ? 'met' : '**missed**');
 
-/** Per framework and variant: median req/s, spread, latency and same-round ratios. */
+/** min, median and max of a list. */
+const spread = (values) => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
+const signed = (n, digits = 1) => `${n < 0 ? '−' : '+'}${fmt(Math.abs(n), digits)}`;
+const dash = '—';
+
+/**
+ * Per framework and variant: the server's CPU µs per request and req/s (median and spread of
+ * rounds), the CPU it adds to bare and to the hand-written check and the req/s ratios, each
+ * taken within a round before the median.
+ */
 export function summarize(result) {
+  const tickUs = 1e6 / (result.cpu?.clockTicks ?? 100);
   const rows = [];
   for (const [framework, { rounds }] of Object.entries(result.http)) {
+    const cpuMeasured = rounds.every((r) => Object.values(r).every((m) => m.cpuUs != null));
     for (const variant of Object.keys(rounds[0])) {
-      const rps = rounds.map((r) => r[variant].rps);
+      const of = (f) => spread(rounds.map(f));
+      const added = (reference) => (cpuMeasured && rounds[0][reference] ? of((r) => r[variant].cpuUs - r[reference].cpuUs) : null);
       rows.push({
         framework,
         variant,
-        rps: median(rps),
-        min: Math.min(...rps),
-        max: Math.max(...rps),
+        rps: of((r) => r[variant].rps),
         p50: median(rounds.map((r) => r[variant].p50)),
         p99: median(rounds.map((r) => r[variant].p99)),
         toBare: median(rounds.map((r) => r[variant].rps / r.bare.rps)),
         toHand: median(rounds.map((r) => r[variant].rps / r.hand.rps)),
+        cpu: cpuMeasured ? of((r) => r[variant].cpuUs) : null,
+        addedToBare: added('bare'),
+        addedToHand: added('hand'),
+        addedToHandAsync: added('hand-async'),
+        cpuToBare: cpuMeasured ? median(rounds.map((r) => r[variant].cpuUs / r.bare.cpuUs)) : null,
+        // What the req/s ratio would be if the server alone limited throughput: the
+        // reference's µs ÷ this server's µs.
+        cpuBoundToBare: cpuMeasured ? median(rounds.map((r) => r.bare.cpuUs / r[variant].cpuUs)) : null,
+        cpuBoundToHand: cpuMeasured ? median(rounds.map((r) => r.hand.cpuUs / r[variant].cpuUs)) : null,
+        // One clock tick over the window's requests: the coarsest step a reading can take.
+        resolution: Math.max(...rounds.map((r) => tickUs / r[variant].total)),
       });
     }
   }
   return rows;
 }
 
-const LABELS = { bare: 'bare', noop: 'no-op middleware', hand: 'hand-written check', 'hand-async': 'hand-written check', keyscope: 'keyscope' };
-const label = (result, framework, variant) => {
+const LABELS = {
+  bare: 'bare',
+  noop: 'no-op middleware',
+  hand: 'hand-written check',
+  'hand-async': 'hand-written check',
+  keyscope: 'keyscope',
+};
+export const label = (result, framework, variant) => {
   if (variant === 'peer') return result.peers[framework];
   // Fastify: say which hook style each reference uses.
   if (framework === 'fastify' && variant === 'noop') return 'no-op onRequest hook (done)';
@@ -43,24 +71,55 @@ const label = (result, framework, variant) => {
 
 export function renderMarkdown(result) {
   const rows = summarize(result);
+  const cpuMeasured = rows.every((r) => r.cpu);
   const out = [];
   out.push(`# keyscope benchmark — ${result.date.slice(0, 10)}${result.quick ? ' (quick run: indicative only)' : ''}`);
   out.push('');
-  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold. Ratios are taken within a round, then the median.`);
+  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold.`);
   out.push('');
-  out.push('| framework | server | req/s (median) | spread | p50 ms | p99 ms | ÷ bare | ÷ hand-written |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  if (cpuMeasured) {
+    const tick = 1000 / result.cpu.clockTicks;
+    const coarsest = rows.reduce((a, b) => (b.resolution > a.resolution ? b : a));
+    out.push(
+      `**CPU µs/req** is the server process's CPU time (user + system, all its threads) during the measured window, read from \`/proc/<pid>/stat\`, ÷ the responses received; the load generator runs in another process and is not counted. ` +
+        `Median of rounds, and the range. **+ µs** is the difference to the reference within each round, then the median (the range of rounds in brackets); ratios likewise. ` +
+        `The clock counts in ticks of ${fmt(tick)} ms (CLK_TCK ${result.cpu.clockTicks}), and a window's reading can be off by up to one tick: ` +
+        `at most ${fmt(coarsest.resolution, 2)} µs/req here (${coarsest.framework} ${label(result, coarsest.framework, coarsest.variant)}, the window with the fewest requests). ` +
+        `The no-op middleware is the noise control: its + µs over bare is what one layer costs plus how far two servers doing the same work differ, so smaller differences are not resolved. ` +
+        `CPU per request is steadier than req/s on a shared machine but not immune: a server answering fewer requests per event-loop turn spends more per request.`,
+    );
+  } else {
+    out.push('Server CPU time was not measured (no /proc on this system): req/s only.');
+  }
+  out.push('');
+  out.push('| framework | server | CPU µs/req | range | + µs vs bare | CPU ÷ bare | + µs vs hand-written | req/s | range | req/s ÷ bare | req/s ÷ hand-written | p50 / p99 ms |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const delta = (d) => (d ? `${signed(d.median)} (${signed(d.min)} to ${signed(d.max)})` : dash);
   for (const r of rows) {
-    out.push(`| ${r.framework} | ${label(result, r.framework, r.variant)} | ${fmt(r.rps)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.p50} | ${r.p99} | ${fmt(r.toBare, 2)} | ${fmt(r.toHand, 2)} |`);
+    const cpu = r.cpu ? [fmt(r.cpu.median, 1), `${fmt(r.cpu.min, 1)}–${fmt(r.cpu.max, 1)}`] : [dash, dash];
+    out.push(
+      `| ${r.framework} | ${label(result, r.framework, r.variant)} | ${cpu[0]} | ${cpu[1]} | ${r.variant === 'bare' ? dash : delta(r.addedToBare)} | ${r.cpu ? fmt(r.cpuToBare, 2) : dash} | ${r.variant === 'hand' || r.variant === 'bare' ? dash : delta(r.addedToHand)} | ` +
+        `${fmt(r.rps.median)} | ${fmt(r.rps.min)}–${fmt(r.rps.max)} | ${fmt(r.toBare, 2)} | ${fmt(r.toHand, 2)} | ${r.p50} / ${r.p99} |`,
+    );
+  }
+  for (const r of rows.filter((x) => x.variant === 'keyscope' && x.addedToHandAsync)) {
+    out.push('');
+    out.push(`${r.framework}: keyscope's plugin hook is async; against the same hand-written check in an async hook keyscope adds ${delta(r.addedToHandAsync)} µs/req, against the synchronous hook ${delta(r.addedToHand)}.`);
   }
   out.push('');
   out.push('## Targets');
   out.push('');
+  if (cpuMeasured) {
+    out.push('The throughput targets are judged on CPU per request: the reference\'s µs ÷ keyscope\'s (the req/s ratio a server limited by nothing but its own CPU would show, median of the same-round ratios); the measured req/s ratio is beside it. The flood target likewise: valid-key µs ÷ bad-key µs.');
+    out.push('');
+  }
   out.push('| target | measured | |');
   out.push('|---|---:|---|');
+  const throughput = (cpuRatio, rpsRatio, min) =>
+    cpuMeasured ? [`${fmt(cpuRatio, 2)} by CPU (${fmt(rpsRatio, 2)} by req/s)`, verdict(cpuRatio >= min)] : [`${fmt(rpsRatio, 2)} by req/s`, verdict(rpsRatio >= min)];
   for (const r of rows.filter((x) => x.variant === 'keyscope')) {
-    out.push(`| ${r.framework}: keyscope ÷ hand-written ≥ 0.97 | ${fmt(r.toHand, 2)} | ${verdict(r.toHand >= 0.97)} |`);
-    out.push(`| ${r.framework}: keyscope ÷ bare ≥ 0.90 | ${fmt(r.toBare, 2)} | ${verdict(r.toBare >= 0.9)} |`);
+    out.push(`| ${r.framework}: keyscope ÷ hand-written ≥ 0.97 | ${throughput(r.cpuBoundToHand, r.toHand, 0.97).join(' | ')} |`);
+    out.push(`| ${r.framework}: keyscope ÷ bare ≥ 0.90 | ${throughput(r.cpuBoundToBare, r.toBare, 0.9).join(' | ')} |`);
   }
   const { micro } = result;
   out.push(`| authenticate() cache hit ≤ 1.5 × hand-written ns/op, both awaited as a middleware does | ${fmt(micro.ratio.awaitedToAwaited, 2)} × (${fmt(micro.ns.authenticateAwaited)} ns vs ${fmt(micro.ns.handAwaited)} ns) | ${verdict(micro.ratio.awaitedToAwaited <= 1.5)} |`);
@@ -69,20 +128,25 @@ export function renderMarkdown(result) {
   for (const [framework, { scenarios }] of Object.entries(result.http)) {
     if (!scenarios) continue;
     const flood = scenarios.badChecksum.rps / scenarios.valid.rps;
-    out.push(`| ${framework}: bad-checksum flood, 0 store calls and ≥ 0.95 of valid-key req/s | ${scenarios.badChecksum.storeCalls} calls, ${fmt(flood, 2)} | ${verdict(scenarios.badChecksum.storeCalls === 0 && flood >= 0.95)} |`);
+    const cpuFlood = scenarios.valid.cpuUs / scenarios.badChecksum.cpuUs;
+    const [measured, met] = cpuMeasured && scenarios.valid.cpuUs != null ? throughput(cpuFlood, flood, 0.95) : [`${fmt(flood, 2)} by req/s`, verdict(flood >= 0.95)];
+    out.push(`| ${framework}: bad-checksum flood, 0 store calls and ≥ 0.95 of valid-key throughput | ${scenarios.badChecksum.storeCalls} calls, ${measured} | ${scenarios.badChecksum.storeCalls === 0 ? met : verdict(false)} |`);
     out.push(`| ${framework}: 200 concurrent first requests for one key, 1 store call | ${scenarios.concurrentFirst.storeCalls} call(s), ${scenarios.concurrentFirst.ok}/200 ok | ${verdict(scenarios.concurrentFirst.storeCalls === 1 && scenarios.concurrentFirst.ok === 200)} |`);
   }
   out.push('');
   out.push('## Scenarios beyond the warm path (keyscope server)');
   out.push('');
-  out.push('| framework | scenario | req/s | ÷ valid key | p99 ms | store calls |');
-  out.push('|---|---|---:|---:|---:|---:|');
+  out.push('One window each, after the rounds, on the same server; CPU µs/req as above.');
+  out.push('');
+  out.push('| framework | scenario | CPU µs/req | CPU ÷ valid key | req/s | ÷ valid key | p99 ms | store calls |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|');
   const names = { valid: 'valid key, cache warm', badChecksum: 'flood of bad-checksum keys', unknown: 'flood of 1,000 unknown well-formed keys', cold: `a different valid key per request (${fmt(result.plan.coldKeys - 1001)} keys in SQLite, cache of ${fmt(result.plan.cacheMax)})` };
   for (const [framework, { scenarios }] of Object.entries(result.http)) {
     if (!scenarios) continue;
     for (const [key, name] of Object.entries(names)) {
       const s = scenarios[key];
-      out.push(`| ${framework} | ${name} | ${fmt(s.rps)} | ${fmt(s.rps / scenarios.valid.rps, 2)} | ${s.p99} | ${fmt(s.storeCalls)} |`);
+      const cpu = s.cpuUs != null && scenarios.valid.cpuUs != null ? [fmt(s.cpuUs, 1), fmt(s.cpuUs / scenarios.valid.cpuUs, 2)] : [dash, dash];
+      out.push(`| ${framework} | ${name} | ${cpu.join(' | ')} | ${fmt(s.rps)} | ${fmt(s.rps / scenarios.valid.rps, 2)} | ${s.p99} | ${fmt(s.storeCalls)} |`);
     }
   }
   if (result.store) out.push(...renderStore(result));
@@ -115,6 +179,7 @@ export function summarizeStore(store) {
         max: Math.max(...rps),
         p50: median(runs.map((m) => m.p50)),
         p99: median(runs.map((m) => m.p99)),
+        cpu: runs.every((m) => m.cpuUs != null) ? spread(runs.map((m) => m.cpuUs)) : null,
         storeCalls: median(runs.map((m) => m.storeCalls)),
         total: median(runs.map((m) => m.total)),
         bad: runs.reduce((sum, m) => sum + m.non2xx + m.errors, 0),
@@ -135,48 +200,69 @@ function renderStore(result) {
   out.push(
     `The keyscope server on ${store.framework}, once per store, in ${plan.rounds} interleaved round(s) of ${plan.duration} s after ${plan.warmup} s warm-up. ` +
       `*Warm*: one valid key (a cache hit). *Cold*: a different valid key per request, cycling through ${fmt(store.coldKeys)} keys, more than the cache of ${fmt(store.cacheMax)}, so nearly every request reads the store. ` +
-      `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are \`findKeyByHash\` calls during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops.`,
+      `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are \`findKeyByHash\` calls during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops. ` +
+      `CPU µs/req is the keyscope server process's alone: PostgreSQL's own processes are not counted, so the PostgreSQL rows understate what a request costs the machine.`,
   );
   out.push('');
-  out.push('| store | path | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| store | path | server CPU µs/req | range | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const names = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
   for (const r of summarizeStore(store)) {
     const bad = r.bad ? ` (**${fmt(r.bad)} non-2xx/errors**)` : '';
-    out.push(`| ${names[r.store] ?? r.store} | ${r.path} | ${fmt(r.rps)}${bad} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.toWarm, 2)} | ${fmt(r.toSqlite, 2)} | ${r.p50} | ${r.p99} | ${fmt(r.storeCalls)} / ${fmt(r.total)} |`);
+    const cpu = r.cpu ? [fmt(r.cpu.median, 1), `${fmt(r.cpu.min, 1)}–${fmt(r.cpu.max, 1)}`] : [dash, dash];
+    out.push(`| ${names[r.store] ?? r.store} | ${r.path} | ${cpu.join(' | ')} | ${fmt(r.rps)}${bad} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.toWarm, 2)} | ${fmt(r.toSqlite, 2)} | ${r.p50} | ${r.p99} | ${fmt(r.storeCalls)} / ${fmt(r.total)} |`);
   }
-  if (store.postgres.skipped) out.push(`| PostgreSQL | warm, cold | not measured | | | | | | |`);
+  if (store.postgres.skipped) out.push(`| PostgreSQL | warm, cold | not measured | | | | | | | | |`);
   return out;
 }
 
-/** A horizontal bar chart of every server's req/s as a fraction of the bare framework. */
+/**
+ * A horizontal bar chart: the server CPU each non-bare server adds per request over the bare
+ * framework (median of rounds, whiskers from the lowest to the highest round). Without CPU
+ * readings (no /proc), req/s as a fraction of bare instead.
+ */
 export function renderSvg(result) {
   const rows = summarize(result).filter((r) => r.variant !== 'bare');
+  const cpu = rows.every((r) => r.addedToBare);
+  const bars = rows.map((r) =>
+    cpu ? { r, value: r.addedToBare.median, low: r.addedToBare.min, high: r.addedToBare.max, text: signed(r.addedToBare.median) } : { r, value: r.toBare, text: r.toBare.toFixed(2) },
+  );
+  const title = cpu
+    ? 'Server CPU added per request over the bare framework, µs (median of rounds; whiskers: lowest to highest round)'
+    : 'Throughput as a fraction of the bare framework (same round, median)';
   const colors = { noop: '#d1d5db', hand: '#9ca3af', 'hand-async': '#6b7280', keyscope: '#2563eb', peer: '#f59e0b' };
   const barH = 18;
   const gap = 6;
-  const left = 260;
-  const width = 760;
-  const scale = (width - left - 60) / 1.0;
-  const height = 40 + rows.length * (barH + gap) + 30;
-  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const left = 330;
+  const width = 860;
+  const lo = cpu ? Math.min(0, ...bars.map((b) => b.low)) : 0;
+  const hi = cpu ? Math.max(1, ...bars.map((b) => b.high)) : 1;
+  const scale = (width - left - 70) / (hi - lo);
+  const x = (v) => left + (v - lo) * scale;
+  const height = 40 + bars.length * (barH + gap) + 30;
+  const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="600">Throughput as a fraction of the bare framework (same round, median)</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`,
   ];
-  const axisY = 36 + rows.length * (barH + gap) + 4;
-  for (const tick of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
-    const x = left + tick * scale;
-    parts.push(`<line x1="${x}" y1="32" x2="${x}" y2="${axisY}" stroke="${tick === 0.9 ? '#dc2626' : '#e5e7eb'}" stroke-dasharray="${tick === 0.9 ? '4 3' : ''}"/>`);
-    parts.push(`<text x="${x}" y="${axisY + 14}" text-anchor="middle" fill="#6b7280">${tick}</text>`);
+  const axisY = 36 + bars.length * (barH + gap) + 4;
+  // About five round ticks across the range (µs), or the old fractions for req/s.
+  const step = cpu ? [0.5, 1, 2, 5, 10, 20, 50, 100].find((s) => (hi - lo) / s <= 6) ?? 200 : 0;
+  const ticks = cpu ? Array.from({ length: Math.floor(hi / step) - Math.ceil(lo / step) + 1 }, (_, i) => (Math.ceil(lo / step) + i) * step) : [0, 0.25, 0.5, 0.75, 0.9, 1];
+  for (const tick of ticks) {
+    const marked = cpu ? tick === 0 : tick === 0.9;
+    parts.push(`<line x1="${x(tick).toFixed(1)}" y1="32" x2="${x(tick).toFixed(1)}" y2="${axisY}" stroke="${marked ? '#374151' : '#e5e7eb'}"${!cpu && marked ? ' stroke-dasharray="4 3"' : ''}/>`);
+    parts.push(`<text x="${x(tick).toFixed(1)}" y="${axisY + 14}" text-anchor="middle" fill="#6b7280">${tick}</text>`);
   }
-  rows.forEach((r, i) => {
+  bars.forEach(({ r, value, low, high, text }, i) => {
     const y = 36 + i * (barH + gap);
-    const w = Math.max(1, Math.min(1.1, r.toBare) * scale);
+    const from = Math.min(x(0), x(value));
+    const w = Math.max(1, Math.abs(x(value) - x(0)));
     parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(`${r.framework} · ${label(result, r.framework, r.variant)}`)}</text>`);
-    parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colors[r.variant]}"/>`);
-    parts.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + 13}">${r.toBare.toFixed(2)}</text>`);
+    parts.push(`<rect x="${from.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colors[r.variant]}"/>`);
+    if (low !== undefined) parts.push(`<line x1="${x(low).toFixed(1)}" y1="${y + barH / 2}" x2="${x(high).toFixed(1)}" y2="${y + barH / 2}" stroke="#111827"/>`);
+    parts.push(`<text x="${(Math.max(x(value), high === undefined ? 0 : x(high), x(0)) + 4).toFixed(1)}" y="${y + 13}">${text}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';

@@ -1,11 +1,12 @@
 // `pnpm bench [--quick]`: HTTP throughput of keyscope against bare frameworks, a hand-written
 // check and the peers, plus the abuse and cold-path scenarios and the in-process micro
-// benchmarks. Servers run in their own processes; this process is the load generator.
+// benchmarks. Servers run in their own processes; this process is the load generator, so the
+// CPU time read from each server's /proc/<pid>/stat is the server's alone.
 // Rounds are interleaved (A B C A B C …) and only ratios from the same round are compared.
 // A full run writes results/latest.*; --quick writes results/quick.* and --only results/partial.*,
 // so neither ever replaces the committed full run.
 import { fork, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,28 @@ const { default: pg } = await import('pg');
 const work = mkdtempSync(join(tmpdir(), 'keyscope-bench-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const log = (...args) => console.error(...args);
+
+// Server CPU time: utime + stime (fields 14 and 15) of /proc/<pid>/stat, every thread of the
+// server process (GC and libuv's pool included), in clock ticks of 1/CLK_TCK s. Read from
+// outside at the edges of each measured window, so the server does no extra work and the load
+// generator (this process) is not counted. A tick is 10 ms at the usual CLK_TCK of 100: a
+// window must hold many ticks, and the report gives the resolution per request.
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+const hasProc = existsSync('/proc/self/stat');
+if (!hasProc) log('no /proc on this system: server CPU time is not measured, only req/s');
+function cpuTicks(pid) {
+  if (!hasProc) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2, the command name in parentheses, may hold spaces: count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
 const reason = (error) => error?.message || error?.code || error?.errors?.map((e) => e.message).join('; ') || String(error);
 
 // --- PostgreSQL: is it there? (said now, so a missing server is no surprise at the end) ---
@@ -151,11 +174,25 @@ function load(port, { duration, headers, requests, connections = plan.connection
   return autocannon({ url: `http://127.0.0.1:${port}/sites`, connections, pipelining: 1, duration, headers, requests });
 }
 
+/** One measured window: autocannon's numbers and the server's CPU time per answered request. */
+async function measured(server, options) {
+  const before = cpuTicks(server.child.pid);
+  const r = await load(server.port, { ...options, duration: plan.duration });
+  const ticks = cpuTicks(server.child.pid) - before;
+  const total = r.requests.total;
+  return {
+    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total,
+    cpuTicks: Number.isFinite(ticks) ? ticks : null,
+    cpuUs: Number.isFinite(ticks) && total > 0 ? (ticks * 1e6) / clockTicks / total : null,
+  };
+}
+
 async function measure(server, options) {
   await load(server.port, { ...options, duration: plan.warmup });
-  const r = await load(server.port, { ...options, duration: plan.duration });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total };
+  return measured(server, options);
 }
+
+const perRequest = (m) => (m.cpuUs == null ? '' : `, ${m.cpuUs.toFixed(1).padStart(6)} µs CPU/req`);
 
 const cycling = (keys) => {
   let i = 0;
@@ -171,7 +208,7 @@ for (const [framework, variants] of Object.entries(VARIANTS)) {
     const results = {};
     for (const server of servers) {
       results[server.variant] = await measure(server, { headers: headersFor(validKey) });
-      log(`${framework.padEnd(8)} round ${round + 1}/${plan.rounds} ${server.variant.padEnd(10)} ${Math.round(results[server.variant].rps).toLocaleString().padStart(7)} req/s`);
+      log(`${framework.padEnd(8)} round ${round + 1}/${plan.rounds} ${server.variant.padEnd(10)} ${Math.round(results[server.variant].rps).toLocaleString().padStart(7)} req/s${perRequest(results[server.variant])}`);
       if (results[server.variant].non2xx > 0) throw new Error(`${framework}/${server.variant} answered ${results[server.variant].non2xx} non-2xx`);
     }
     http[framework].rounds.push(results);
@@ -197,10 +234,10 @@ async function scenarios(server) {
   ];
   for (const [name, options] of sequence) {
     server.reset();
-    const r = await load(server.port, { ...options, duration: plan.duration });
+    const m = await measured(server, options);
     const { storeCalls } = await server.stats();
-    out[name] = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, non2xx: r.non2xx, storeCalls };
-    log(`${server.framework.padEnd(8)} scenario ${name.padEnd(12)} ${Math.round(out[name].rps).toLocaleString().padStart(7)} req/s, ${storeCalls} store calls`);
+    out[name] = { ...m, storeCalls };
+    log(`${server.framework.padEnd(8)} scenario ${name.padEnd(12)} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${storeCalls} store calls`);
   }
   // 200 concurrent first requests for one key the server has never seen (kept out of the cold set).
   server.reset();
@@ -332,12 +369,11 @@ async function storeComparison() {
           // Warm-up (the pool connected, statements prepared, the JIT warm), then counted afresh.
           await load(server.port, { ...options, duration: plan.warmup });
           server.reset();
-          const r = await load(server.port, { ...options, duration: plan.duration });
-          const { storeCalls } = await server.stats();
-          const m = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, non2xx: r.non2xx, errors: r.errors, storeCalls };
+          const m = await measured(server, options);
+          m.storeCalls = (await server.stats()).storeCalls;
           results[server.store][path] = m;
           const trouble = m.non2xx || m.errors ? ` — ${m.non2xx} non-2xx, ${m.errors} errors: the number is not a valid measurement` : '';
-          log(`store    round ${round + 1}/${plan.rounds} ${server.store.padEnd(8)} ${path} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s, ${storeCalls.toLocaleString()} store calls / ${m.total.toLocaleString()} requests${trouble}`);
+          log(`store    round ${round + 1}/${plan.rounds} ${server.store.padEnd(8)} ${path} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${m.storeCalls.toLocaleString()} store calls / ${m.total.toLocaleString()} requests${trouble}`);
         }
       }
       out.rounds.push(results);
@@ -366,6 +402,7 @@ const result = {
   date: new Date().toISOString(),
   quick,
   machine: { cpus: cpus().length, node: process.version },
+  cpu: { measured: hasProc, clockTicks, source: '/proc/<pid>/stat utime+stime of each server process' },
   plan,
   peers: PEERS,
   http,
