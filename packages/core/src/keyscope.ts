@@ -1,7 +1,6 @@
 import { createKeyAdmin, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
 import { KeyCache, NOT_FOUND } from './key-cache.js';
-import { digestKey } from './key-format.js';
 import { resolveOptions, type KeyscopeEvent, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
 import { createRefusals, type AuthResult } from './refusals.js';
@@ -203,9 +202,9 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (!resolver.worthHashing(key)) return refuseKey(input);
 
     // 2. Resolve: cache, else (offline checks first, then the throttle) the store or the signature.
-    const digest = digestKey(key);
-    const hash = typeof digest === 'string' ? digest : await digest;
-    let entry = resolver.cached(hash);
+    const digest = resolver.ref(key);
+    const ref = typeof digest === 'string' ? digest : await digest;
+    let entry = resolver.cached(ref, key);
     if (entry === undefined) {
       // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
       if (!resolver.plausible(key)) return refuseKey(input);
@@ -214,7 +213,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       const wait = client === undefined ? 0 : throttle!.retryAfter(client, now());
       if (wait > 0) return refuse.tooMany(wait);
       try {
-        entry = await resolver.load(hash, key);
+        entry = await resolver.load(ref, key);
       } catch (error) {
         emit?.({ type: 'store_error', operation: resolver.operation, error });
         return refuse.unavailable;

@@ -1,6 +1,6 @@
 import { isForeignKey } from './admin.js';
 import { KeyCache, NOT_FOUND, type CachedKey } from './key-cache.js';
-import { hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
+import { digestKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
 
 /**
  * How one kind of key is checked. The pipeline picks a resolver by the key's shape, then asks it
@@ -12,12 +12,14 @@ export interface KeyResolver {
   readonly operation: 'findKeyByHash' | 'verifySignedKey';
   /** Is the key worth hashing at all? A length check, nothing more. */
   worthHashing(key: string): boolean;
-  /** The cached answer for the key's hash, or `undefined` when it must be loaded. */
-  cached(hash: string): CachedKey | typeof NOT_FOUND | undefined;
+  /** The key's cache identity: a SHA-256 (synchronous where Node's crypto is). Never the key itself. */
+  ref(key: string): string | Promise<string>;
+  /** The cached answer for the key, or `undefined` when it must be loaded. */
+  cached(ref: string, key: string): CachedKey | typeof NOT_FOUND | undefined;
   /** The offline checks a key passes before it costs a store read or a signature check. */
   plausible(key: string): boolean;
   /** Look the key up (or verify it); rejects when the store or the key source fails. */
-  load(hash: string, key: string): Promise<CachedKey | typeof NOT_FOUND>;
+  load(ref: string, key: string): Promise<CachedKey | typeof NOT_FOUND>;
   /**
    * Is a known key refused now (revoked, expired, on the deny-list)? A promise only while a
    * deny-list loads; it rejects when the list cannot be loaded.
@@ -35,6 +37,8 @@ export function opaqueResolver(cache: KeyCache, o: { prefix: string; keyLength: 
     operation: 'findKeyByHash',
     // Keyscope keys have one length; imported ones a range.
     worthHashing: (key) => key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength),
+    // What stores look up: the whole key's hash.
+    ref: digestKey,
     cached: (hash) => cache.get(hash),
     // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
     plausible: (key) => wellFormed(key) || (importedKeys !== false && !hasKeyShape(key, prefix) && isForeignKey(key, importedKeys)),

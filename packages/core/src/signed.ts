@@ -1,6 +1,6 @@
 import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ID_PATTERN } from './key-format.js';
+import { digestKey, ID_PATTERN } from './key-format.js';
 import { NOT_FOUND, type CachedKey } from './key-cache.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
@@ -172,9 +172,10 @@ export interface SignedClaims {
 }
 
 /**
- * Verifies signed keys and keeps the verified ones: cached by the token's hash until `exp` or the
- * cache TTL, whichever comes first, so a warm signed key costs what a warm opaque key does. Keys
- * refused for what they are (forged, expired, unknown `kid`) are cached briefly in a smaller LRU.
+ * Verifies signed keys and keeps the verified ones, by the whole token's SHA-256 (never the token),
+ * until `exp` or the cache TTL, whichever comes first: a warm signed key costs what a warm opaque
+ * key does. Tokens refused for what they are (forged, expired, unknown `kid`) are kept briefly in
+ * a smaller LRU.
  */
 export class SignedKeys implements KeyResolver {
   readonly operation = 'verifySignedKey';
@@ -203,7 +204,10 @@ export class SignedKeys implements KeyResolver {
 
   /** Is this a signed key to verify (not an opaque key)? Decided on its shape and size alone, before any parsing. */
   fits(key: string): boolean {
-    return key.length <= this.options.maxLength && key.charCodeAt(0) === 101 /* e */ && JWS_SHAPE.test(key);
+    if (key.length > this.options.maxLength || !key.startsWith('eyJ')) return false;
+    // Two dots, not four (a JWE). The full character check waits for a cache miss.
+    const second = key.indexOf('.', key.indexOf('.') + 1);
+    return second !== -1 && key.indexOf('.', second + 1) === -1;
   }
 
   /** Its shape chose this resolver, and the shape bounds its size: nothing more to check before hashing. */
@@ -211,8 +215,14 @@ export class SignedKeys implements KeyResolver {
     return true;
   }
 
-  plausible(): boolean {
-    return true;
+  /** The whole token's hash. */
+  ref(key: string): string | Promise<string> {
+    return digestKey(key);
+  }
+
+  /** Three base64url segments, the first two JSON objects: only such a string reaches jose's parser. */
+  plausible(key: string): boolean {
+    return JWS_SHAPE.test(key);
   }
 
   /** Expired (by its `exp`), or on the deny-list. */

@@ -211,6 +211,18 @@ describe('signed keys', () => {
     }
   });
 
+  it('never answers from the cache for a token that only shares a cached token\'s signature', async () => {
+    expect(code(await ks.authenticate(request(user.key, 'proj_a')))).toBe('ok');
+    const [header, payload, signature] = user.key.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const otherHeader = b64({ ...JSON.parse(Buffer.from(header, 'base64url').toString()), kid: 'k1 ' });
+    for (const forged of [`${otherHeader}.${payload}.${signature}`, `${header}.${b64({ ...claims, name: 'renamed' })}.${signature}`, `${header}.${b64({ ...claims, sub: 'usr_2' })}.${signature}`]) {
+      expect(await ks.authenticate(request(forged, 'proj_a'))).toEqual(opaqueUnknown);
+      // And a refused look-alike cached as refused does not refuse the real token.
+      expect(code(await ks.authenticate(request(user.key, 'proj_a')))).toBe('ok');
+    }
+  });
+
   it('caches a verified token no longer than its exp', async () => {
     let clock = Date.now();
     const short = keyscopeWith(seededStore(), signer, {}, { now: () => clock, cache: { ttlMs: 600_000 } });
