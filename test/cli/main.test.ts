@@ -82,6 +82,29 @@ describe('redact', () => {
   }
 });
 
+describe('redaction of signed keys (JWS)', () => {
+  // A real-looking token: header, claims and an 86-character signature with '-' and '_' in it.
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signature = 'Ab-cD_efGh'.repeat(8) + 'Zz_9-Q';
+  const token = `${b64({ alg: 'EdDSA', kid: 'k1', typ: 'keyscope+jwt' })}.${b64({ sub: 'usr_1', jti: 'key_x', lvl: 'user', exp: 2e9 })}.${signature}`;
+  it.each([
+    ['the whole token', token],
+    ['the token minus its last 10', token.slice(0, -10)],
+    ['header and claims only', token.slice(0, token.lastIndexOf('.'))],
+    ['the signature alone', signature],
+    ['the token inside a word', `id=${token};`],
+  ])('redacts %s', (_case, text) => {
+    const out = redact(`before ${text} after`);
+    expect(out).toMatch(/^before .*\[redacted key\].* after$/);
+    expect(out).not.toContain(signature.slice(0, 12));
+    expect(out).not.toContain(token.slice(0, 20));
+  });
+  it('leaves ids, UUIDs and hex alone', () => {
+    const plain = 'key_8kQ2abcdefghijABCDEFGH 3f2a9c1e-0b7d-4e8a-9c3f-2a1b0c9d8e7f ' + 'ab12'.repeat(16);
+    expect(redact(plain)).toBe(plain);
+  });
+});
+
 describe('arguments that look like key material are refused, never echoed', () => {
   const key = generateKey();
   const custom = generateKey('acme2');

@@ -8,6 +8,8 @@ export interface KeyJson {
   level: 'user' | 'project';
   projectId: string | null;
   start: string;
+  /** `signed` for a signed key (a JWS), `opaque` for any other. */
+  kind: 'opaque' | 'signed';
   createdAt: string;
   expiresAt: string | null;
 }
@@ -31,6 +33,7 @@ export function keyJson(record: KeyInfo): KeyJson {
     level: record.level,
     projectId: record.projectId,
     start: record.start,
+    kind: record.kind === 'signed' ? 'signed' : 'opaque',
     createdAt: record.createdAt.toISOString(),
     expiresAt: iso(record.expiresAt),
   };
@@ -72,7 +75,7 @@ export function keysTable(records: readonly KeyInfo[], now: number, columns: { o
       r.id,
       ...(owner ? [r.ownerId] : []),
       r.name,
-      r.level,
+      r.kind === 'signed' ? `${r.level} (signed)` : r.level,
       r.projectId ?? '-',
       `${r.start}…`,
       keyStatus(r, now),
@@ -97,6 +100,10 @@ export const REDACT_MIN_BODY = 24;
 const PREFIXED = new RegExp(`[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{${REDACT_MIN_BODY},}`, 'g');
 // A key's body without its prefix: a long base62 run in both cases (ids, hex and words are not).
 const BARE = /[0-9A-Za-z]{30,}/g;
+// A signed key (a JWS: `eyJ…` segments joined by dots), or a long base64url run such as its
+// signature alone.
+const SIGNED = /eyJ[0-9A-Za-z_-]{8,}(?:\.[0-9A-Za-z_-]*){0,4}/g;
+const BASE64URL = /[0-9A-Za-z_-]{40,}/g;
 
 /**
  * Hide anything shaped like a key or most of one, checksum or not, whatever surrounds it.
@@ -107,8 +114,10 @@ const BARE = /[0-9A-Za-z]{30,}/g;
  */
 export function redact(text: string): string {
   return text
+    .replace(SIGNED, '[redacted key]')
     .replace(PREFIXED, '[redacted key]')
-    .replace(BARE, (run) => (/[a-z]/.test(run) && /[A-Z]/.test(run) ? '[redacted key]' : run));
+    .replace(BARE, (run) => (/[a-z]/.test(run) && /[A-Z]/.test(run) ? '[redacted key]' : run))
+    .replace(BASE64URL, (run) => (/[a-z]/.test(run) && /[A-Z]/.test(run) ? '[redacted key]' : run));
 }
 
 /** Does `text` hold something {@link redact} would hide? */
