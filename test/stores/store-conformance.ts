@@ -15,7 +15,7 @@ export interface StoreHarness {
 
 const DAY = 86_400_000;
 
-/** A complete key record, ready for `createKey`; `overrides` wins. */
+/** A complete key record, ready for `createKey`, with `kind` set as `keys.create` sets it; `overrides` wins. */
 export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key: string } {
   const key = generateKey();
   return {
@@ -27,6 +27,7 @@ export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key
     projectId: null,
     hash: hashKey(key),
     start: keyStart(key),
+    kind: 'opaque',
     createdAt: new Date(Date.UTC(2025, 0, 1, 12, 0, 0, 123)),
     expiresAt: null,
     revokedAt: null,
