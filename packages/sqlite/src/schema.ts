@@ -62,6 +62,26 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER projects_deleted AFTER DELETE ON projects
     BEGIN UPDATE changes SET generation = generation + 1; END;
   `,
+  // v3: signed keys. Each key's kind, and the deny-list: a signed key is checked by its
+  // signature, not looked up, so its revocation lives here (times in epoch ms, as in keys). No
+  // index on until_at: every write drops the expired entries, so a read wants nearly all rows.
+  // Denials bump the change counter, so another process's denial reaches the watchers.
+  `
+  ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'opaque' CHECK (kind IN ('opaque', 'signed'));
+
+  CREATE TABLE key_denials (
+    key_id   TEXT PRIMARY KEY,
+    from_at  INTEGER NOT NULL,
+    until_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TRIGGER key_denials_inserted AFTER INSERT ON key_denials
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER key_denials_updated AFTER UPDATE ON key_denials
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  CREATE TRIGGER key_denials_deleted AFTER DELETE ON key_denials
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  `,
 ];
 
 /** The schema version this release writes and reads. */

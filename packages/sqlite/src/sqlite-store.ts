@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
@@ -29,7 +29,7 @@ export interface SqliteStoreOptions {
   usageBusyTimeoutMs?: number;
 }
 
-const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at';
+const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind';
 
 /**
  * The embedded default store: keys, projects and usage in one SQLite file (WAL mode).
@@ -186,6 +186,7 @@ export class SqliteStore implements KeyAdminStore {
         expires_at: time(record.expiresAt),
         revoked_at: time(record.revokedAt),
         last_used_at: time(record.lastUsedAt),
+        kind: record.kind ?? 'opaque',
       }));
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
@@ -225,6 +226,24 @@ export class SqliteStore implements KeyAdminStore {
   }
 
   /**
+   * Put a signed key on the deny-list, or widen its entry (the earlier `from`, the later
+   * `until`), dropping entries whose `until` has passed in the same transaction. Reports
+   * `{ kind: 'key', keyId }`; other processes' watchers hear it as "anything may have changed".
+   */
+  async denyKey(denial: KeyDenial): Promise<void> {
+    this.write(() => {
+      this.sql.deny.run(denial.keyId, denial.from.getTime(), denial.until.getTime());
+      this.sql.dropDenials.run(Date.now());
+    });
+    this.report({ kind: 'key', keyId: denial.keyId });
+  }
+
+  /** The deny-list entries whose `until` is later than `at`, by key id. */
+  async listKeyDenials(at: Date): Promise<KeyDenial[]> {
+    return this.sql.denials.all(at.getTime()).map((row) => ({ keyId: row.key_id, from: new Date(row.from_at), until: new Date(row.until_at) }));
+  }
+
+  /**
    * Add one batch of usage in one transaction: counts add up per key and UTC day, `lastUsedAt`
    * only moves forward. The core calls this every second, so a crash loses at most that second.
    * Waits at most `usageBusyTimeoutMs` for another process's write lock, then rejects with
@@ -252,7 +271,7 @@ export class SqliteStore implements KeyAdminStore {
 
   /**
    * Be told when keys or projects change. Writes through this store are reported right after
-   * they commit, with what changed (`{ kind: 'key', keyId }` for a revocation or expiry,
+   * they commit, with what changed (`{ kind: 'key', keyId }` for a revocation, expiry or denial,
    * `{ kind: 'project', projectId }` for a project added, moved or removed). Another
    * connection's writes (another process, the CLI) are found by polling SQLite's
    * `PRAGMA data_version` every `watchIntervalMs` while anyone listens, and reported with no
@@ -343,10 +362,18 @@ function statements(db: Database.Database) {
     byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
     all: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY created_at, rowid`),
     insertKey: db.prepare(
-      `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at)`,
+      `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at, @kind)`,
     ),
     revoke: db.prepare<[number, string]>('UPDATE keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?'),
     expire: db.prepare<[number, string]>('UPDATE keys SET expires_at = ? WHERE id = ?'),
+    deny: db.prepare<[string, number, number]>(
+      `INSERT INTO key_denials (key_id, from_at, until_at) VALUES (?, ?, ?)
+       ON CONFLICT (key_id) DO UPDATE SET from_at = min(from_at, excluded.from_at), until_at = max(until_at, excluded.until_at)`,
+    ),
+    dropDenials: db.prepare<[number]>('DELETE FROM key_denials WHERE until_at <= ?'),
+    denials: db.prepare<[number], { key_id: string; from_at: number; until_at: number }>(
+      'SELECT key_id, from_at, until_at FROM key_denials WHERE until_at > ? ORDER BY key_id',
+    ),
     touch: db.prepare<[number, string]>(
       'UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?',
     ),

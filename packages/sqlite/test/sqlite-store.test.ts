@@ -12,6 +12,48 @@ import { fixtureKey } from './fixtures/make-v1.mjs';
 const FIXTURE_V1 = fileURLToPath(new URL('./fixtures/v1.db', import.meta.url));
 const HOLD_LOCK = fileURLToPath(new URL('./fixtures/hold-lock.mjs', import.meta.url));
 
+/**
+ * A file as schema version 2 wrote it: the v1 fixture plus version 2's SQL, copied here on
+ * purpose (later edits to the migrations must not change what a real version 2 file looks
+ * like), with one key used once.
+ */
+function versionTwoFile(filename: string): void {
+  copyFileSync(FIXTURE_V1, filename);
+  const db = new Database(filename);
+  db.exec(`
+    CREATE TABLE usage_days (
+      key_id TEXT NOT NULL REFERENCES keys (id),
+      day    TEXT NOT NULL,
+      count  INTEGER NOT NULL,
+      PRIMARY KEY (key_id, day)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE changes (
+      id         INTEGER PRIMARY KEY CHECK (id = 1),
+      generation INTEGER NOT NULL
+    );
+    INSERT INTO changes (id, generation) VALUES (1, 0);
+
+    CREATE TRIGGER keys_inserted AFTER INSERT ON keys
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER keys_updated
+      AFTER UPDATE OF id, name, owner_id, level, project_id, hash, expires_at, revoked_at ON keys
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER keys_deleted AFTER DELETE ON keys
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER projects_inserted AFTER INSERT ON projects
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER projects_updated AFTER UPDATE ON projects
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER projects_deleted AFTER DELETE ON projects
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+
+    INSERT INTO usage_days (key_id, day, count) VALUES ('key_v1fixture', '2025-01-02', 3);
+    UPDATE keyscope_schema SET version = 2;
+  `);
+  db.close();
+}
+
 
 let dir: string;
 const open: SqliteStore[] = [];
@@ -126,10 +168,11 @@ describe('schema migration', () => {
       expiresAt: null,
       revokedAt: null,
       lastUsedAt: new Date(Date.UTC(2025, 0, 2)),
+      kind: 'opaque',
     });
     expect(await s.listProjects('user_v1')).toEqual([{ id: 'proj_v1', ownerId: 'user_v1', name: 'Made by v1' }]);
 
-    // What v2 added works on the upgraded file.
+    // What later versions added works on the upgraded file.
     const ks = createKeyscope({ store: s });
     expect(await ks.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({
       ok: true,
@@ -139,6 +182,9 @@ describe('schema migration', () => {
     expect(usage.days).toHaveLength(1);
     expect(usage.days[0]!.count).toBe(1);
     await ks.close();
+    const until = new Date(Date.now() + 60_000);
+    await s.denyKey({ keyId: 'key_v1fixture', from: new Date(Date.UTC(2025, 0, 3)), until });
+    expect(await s.listKeyDenials(new Date())).toEqual([{ keyId: 'key_v1fixture', from: new Date(Date.UTC(2025, 0, 3)), until }]);
     s.close();
 
     const after = raw(filename);
@@ -146,6 +192,35 @@ describe('schema migration', () => {
     after.close();
     // Opening an up-to-date file again changes nothing.
     expect(await store(filename).getKey('key_v1fixture')).not.toBeNull();
+  });
+
+  it('upgrades a file written by schema version 2: its keys become opaque, its usage stays, signed keys and denials work', async () => {
+    const filename = join(dir, 'v2.db');
+    versionTwoFile(filename);
+    const s = store(filename);
+    const key = fixtureKey();
+    expect(await s.findKeyByHash(hashKey(key))).toMatchObject({ id: 'key_v1fixture', kind: 'opaque' });
+    expect(await s.listKeys('user_v1')).toMatchObject([{ id: 'key_v1fixture', kind: 'opaque' }]);
+    expect((await s.getUsage('key_v1fixture'))!.days).toEqual([{ day: '2025-01-02', count: 3 }]);
+
+    const ks = createKeyscope({ store: s, usage: false });
+    expect(await ks.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({ ok: true, auth: { keyId: 'key_v1fixture' } });
+    await ks.close();
+    await s.createKey({ ...(await s.getKey('key_v1fixture'))!, id: 'key_signed', hash: hashKey('a signed token'), kind: 'signed' });
+    expect((await s.getKey('key_signed'))!.kind).toBe('signed');
+    const until = new Date(Date.now() + 60_000);
+    await s.denyKey({ keyId: 'key_signed', from: new Date(Date.UTC(2025, 0, 3)), until });
+    expect(await s.listKeyDenials(new Date())).toEqual([{ keyId: 'key_signed', from: new Date(Date.UTC(2025, 0, 3)), until }]);
+    s.close();
+
+    const after = new Database(filename);
+    try {
+      expect(after.prepare('SELECT version FROM keyscope_schema').pluck().get()).toBe(SCHEMA_VERSION);
+      // The file itself refuses a kind it does not know, whoever writes it.
+      expect(() => after.prepare("UPDATE keys SET kind = 'jwt'").run()).toThrow(/CHECK constraint failed/);
+    } finally {
+      after.close();
+    }
   });
 
   it('refuses a file from a newer schema, naming both versions, and leaves it untouched', () => {
@@ -189,6 +264,24 @@ describe('subscribe: changes made by another connection', () => {
     expect(await until(() => calls.length > seen)).toBe(true);
     unsubscribe();
     await admin.close();
+  });
+
+  it('calls the listener without a key id when another connection denies a signed key, and the denial is there to read', async () => {
+    const filename = join(dir, 'keys.db');
+    const server = store(filename, { watchIntervalMs: 20 });
+    const cli = store(filename);
+    const calls: unknown[][] = [];
+    server.subscribe((...args: unknown[]) => calls.push(args));
+    const tokenExpiry = new Date(Date.now() + 60_000);
+    await cli.denyKey({ keyId: 'key_signed', from: new Date(Date.UTC(2025, 0, 1)), until: tokenExpiry });
+    expect(await until(() => calls.length > 0)).toBe(true);
+    expect(calls).toEqual([[]]);
+    expect(await server.listKeyDenials(new Date())).toEqual([{ keyId: 'key_signed', from: new Date(Date.UTC(2025, 0, 1)), until: tokenExpiry }]);
+
+    // Widening the entry is a change too.
+    await cli.denyKey({ keyId: 'key_signed', from: new Date(Date.UTC(2024, 0, 1)), until: tokenExpiry });
+    expect(await until(() => calls.length > 1)).toBe(true);
+    expect(calls).toEqual([[], []]);
   });
 
   it('stays quiet for another process’s usage writes, and after unsubscribing', async () => {
@@ -283,6 +376,8 @@ describe('subscribe: writes made through this store', () => {
     expect(await seen(() => s.addProject({ id: 'proj_a', ownerId: 'u2', name: 'A' }))).toEqual([[{ kind: 'project', projectId: 'proj_a' }]]);
     expect(await seen(() => s.createProject({ id: 'proj_b', ownerId: 'u1', name: 'B' }))).toEqual([[{ kind: 'project', projectId: 'proj_b' }]]);
     expect(await seen(() => s.removeProject('proj_b'))).toEqual([[{ kind: 'project', projectId: 'proj_b' }]]);
+    const denial = { keyId: record.id, from: new Date(), until: new Date(Date.now() + 60_000) };
+    expect(await seen(() => s.denyKey(denial))).toEqual([[{ kind: 'key', keyId: record.id }]]);
     // Nothing changed: nothing to report.
     expect(await seen(() => s.revokeKey('key_unknown', new Date()))).toEqual([]);
     expect(await seen(() => s.removeProject('proj_b'))).toEqual([]);
@@ -489,6 +584,14 @@ describe('read-only opening and files that are not keyscope databases', () => {
     const bytes = readFileSync(filename);
     expect(() => new SqliteStore({ filename, readonly: true })).toThrow(expect.objectContaining({ code: 'sqlite_schema_older', message: expect.stringMatching(/version 1.*upgrade/) }));
     expect(readFileSync(filename).equals(bytes)).toBe(true);
+
+    const v2 = join(dir, 'v2.db');
+    versionTwoFile(v2);
+    const v2bytes = readFileSync(v2);
+    expect(() => new SqliteStore({ filename: v2, readonly: true })).toThrow(
+      expect.objectContaining({ code: 'sqlite_schema_older', message: expect.stringMatching(new RegExp(`version 2, older than version ${SCHEMA_VERSION}`)) }),
+    );
+    expect(readFileSync(v2).equals(v2bytes)).toBe(true);
   });
 });
 
