@@ -93,6 +93,8 @@ export function everyStoreCall(store: PostgresStore, record: KeyRecord): [string
     ['listAllKeys', () => store.listAllKeys()],
     ['revokeKey', () => store.revokeKey(record.id, new Date())],
     ['setKeyExpiry', () => store.setKeyExpiry(record.id, new Date())],
+    ['denyKey', () => store.denyKey({ keyId: record.id, from: new Date(), until: new Date(Date.now() + 60_000) })],
+    ['listKeyDenials', () => store.listKeyDenials(new Date())],
     ['recordUsage', () => store.recordUsage([{ keyId: record.id, day: '2025-01-01', count: 1, lastUsedAt: new Date() }])],
     ['getUsage', () => store.getUsage(record.id)],
     ['ownsProject', () => store.ownsProject('u', 'p')],

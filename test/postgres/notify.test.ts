@@ -112,6 +112,49 @@ describe('LISTEN/NOTIFY', () => {
     ]);
   });
 
+  it("reaches every instance: a denial through one store reaches another store's subscribers, and its own once", async () => {
+    const a = open();
+    const b = open();
+    const fromA = await subscribed(a);
+    const fromB = await subscribed(b);
+    await until(async () => (await listenerPids()).length === 2, 5_000, 'both LISTEN sessions');
+    const denial = { keyId: 'key_signed', from: new Date(Date.UTC(2025, 0, 1)), until: new Date(Date.now() + 60_000) };
+    await a.denyKey(denial);
+    // Its own write is reported at once, before the promise resolves.
+    expect(fromA.of()).toEqual([{ kind: 'key', keyId: 'key_signed' }]);
+    await until(() => fromB.of().length === 1, 1_000, 'the other instance');
+    expect(fromB.of()).toEqual([{ kind: 'key', keyId: 'key_signed' }]);
+    expect(await b.listKeyDenials(new Date())).toEqual([denial]);
+    // Widening the entry reaches it too.
+    await a.denyKey({ ...denial, until: new Date(denial.until.getTime() + 60_000) });
+    await until(() => fromB.of().length === 2, 1_000, 'the second denial');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fromA.of()).toEqual([
+      { kind: 'key', keyId: 'key_signed' },
+      { kind: 'key', keyId: 'key_signed' },
+    ]);
+    expect(fromB.of()).toEqual(fromA.of());
+  });
+
+  it("reports a denial written by the app's own SQL, and an expired entry dropped by a store's write, as changes of their keys", async () => {
+    const store = open();
+    const writer = open({ listen: false });
+    const { of } = await subscribed(store);
+    await sql(`INSERT INTO "${schema}".key_denials (key_id, from_at, until_at) VALUES ('key_sql', now(), now() + interval '1 hour'), ('key_gone', now() - interval '2 hours', now() - interval '1 hour')`);
+    await until(() => of().length === 2, 1_000, 'two notifications');
+    expect(of()).toEqual([
+      { kind: 'key', keyId: 'key_sql' },
+      { kind: 'key', keyId: 'key_gone' },
+    ]);
+    await writer.denyKey({ keyId: 'key_new', from: new Date(), until: new Date(Date.now() + 60_000) });
+    await until(() => of().length === 4, 1_000, 'the denial and the dropped entry');
+    expect(of().slice(2)).toEqual([
+      { kind: 'key', keyId: 'key_new' },
+      { kind: 'key', keyId: 'key_gone' },
+    ]);
+    expect((await sql(`SELECT key_id FROM "${schema}".key_denials ORDER BY key_id`)).map((r) => r.key_id)).toEqual(['key_new', 'key_sql']);
+  });
+
   it('usage writes and key creation notify nobody', async () => {
     const a = open();
     const b = open();

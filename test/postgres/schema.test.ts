@@ -1,7 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createKeyscope } from '@keyscope/core';
 import { migrate, PostgresStore, SCHEMA_VERSION } from '@keyscope/postgres';
 import { keyRecord } from '../stores/store-conformance.js';
 import { adminPool, DATABASE_URL, dropSchema, endAdmin, migratedSchema, schemaName, sql, everyStoreCall } from './helpers.js';
+import { versionOneSchema } from './version-one.js';
 
 const schemas: string[] = [];
 const stores: PostgresStore[] = [];
@@ -64,6 +66,50 @@ describe('migrations', () => {
     expect(await migrate({ connectionString: DATABASE_URL, schema })).toEqual({ schema, from: 0, to: SCHEMA_VERSION });
     await store.createKey(record);
     expect(await store.getKey(record.id)).toMatchObject({ id: record.id });
+  });
+
+  it('upgrades a version 1 schema only through migrate(): until then every call says postgres_schema_older; then its keys, projects and usage are there, as opaque keys', async () => {
+    const schema = fresh();
+    await versionOneSchema(schema);
+    const { key, ...record } = keyRecord({ ownerId: 'user_v1', level: 'project', projectId: 'proj_v1', lastUsedAt: new Date(Date.UTC(2025, 0, 2, 0, 0, 0, 5)) });
+    await sql(`INSERT INTO "${schema}".projects (id, owner_id, name) VALUES ('proj_v1', 'user_v1', 'Made by v1')`);
+    await sql(
+      `INSERT INTO "${schema}".keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)`,
+      [record.id, record.name, record.ownerId, record.level, record.projectId, record.hash, record.start, record.createdAt, record.lastUsedAt],
+    );
+    await sql(`INSERT INTO "${schema}".usage (key_id, day, count) VALUES ($1, '2025-01-02', 3)`, [record.id]);
+
+    const store = open(schema);
+    const calls: [string, () => Promise<unknown>][] = [['ready', () => store.ready()], ...everyStoreCall(store, record)];
+    for (const [name, call] of calls) {
+      await expect(call(), name).rejects.toMatchObject({
+        code: 'postgres_schema_older',
+        message: expect.stringMatching(new RegExp(`version 1, older than version ${SCHEMA_VERSION}: .*keyscope db migrate`)),
+      });
+    }
+
+    expect(await migrate({ connectionString: DATABASE_URL, schema })).toEqual({ schema, from: 1, to: SCHEMA_VERSION });
+    expect(await sql(`SELECT version FROM "${schema}".keyscope_schema`)).toEqual([{ version: SCHEMA_VERSION }]);
+    expect(await store.findKeyByHash(record.hash)).toEqual({ ...record, kind: 'opaque' });
+    expect(await store.listKeys('user_v1')).toEqual([{ ...record, kind: 'opaque' }]);
+    expect((await store.getUsage(record.id))!.days).toEqual([{ day: '2025-01-02', count: 3 }]);
+    const ks = createKeyscope({ store, usage: false });
+    try {
+      expect(await ks.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({ ok: true, auth: { keyId: record.id, projectId: 'proj_v1' } });
+    } finally {
+      await ks.close();
+    }
+
+    // What version 2 added works on the upgraded schema.
+    const { key: _signed, ...signed } = keyRecord({ ownerId: 'user_v1', kind: 'signed' });
+    await store.createKey(signed);
+    expect((await store.getKey(signed.id))!.kind).toBe('signed');
+    const denial = { keyId: signed.id, from: new Date(Date.UTC(2025, 0, 3)), until: new Date(Date.now() + 60_000) };
+    await store.denyKey(denial);
+    expect(await store.listKeyDenials(new Date())).toEqual([denial]);
+    // The database itself refuses a kind it does not know, whoever writes it.
+    await expect(sql(`UPDATE "${schema}".keys SET kind = 'jwt' WHERE id = $1`, [record.id])).rejects.toMatchObject({ code: '23514' });
   });
 
   it('refuses a schema a newer release migrated, with postgres_schema_newer, from the store and from migrate()', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
 import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { channelOf, migrateWith, newerSchema, quoted, SCHEMA_VERSION, schemaName, schemaVersion, type MigrationResult } from './schema.js';
@@ -60,7 +60,7 @@ export interface PostgresMigrateOptions {
 
 /** Times leave the database as epoch ms (exact, no time zone parsing in the driver). */
 const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${alias}`;
-const KEY_SELECT = `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}`;
+const KEY_SELECT = `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind`;
 /** Sets the writing store's origin for the NOTIFY trigger, for this transaction only. */
 const ORIGIN = "WITH origin AS (SELECT set_config('keyscope.origin', $1, true) AS origin)";
 
@@ -253,8 +253,8 @@ export class PostgresStore implements KeyAdminStore {
   async createKey(record: KeyRecord): Promise<void> {
     try {
       await this.query(
-        `INSERT INTO ${this.s}.keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz)`,
+        `INSERT INTO ${this.s}.keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12)`,
         [
           record.id,
           record.name,
@@ -267,6 +267,7 @@ export class PostgresStore implements KeyAdminStore {
           timestamp(record.expiresAt),
           timestamp(record.revokedAt),
           timestamp(record.lastUsedAt),
+          record.kind ?? 'opaque',
         ],
       );
     } catch (error) {
@@ -315,6 +316,44 @@ export class PostgresStore implements KeyAdminStore {
     const found = (rowCount ?? 0) > 0;
     if (found) this.report({ kind: 'key', keyId: id });
     return found;
+  }
+
+  /**
+   * Put a signed key on the deny-list, or widen its entry (the earlier `from`, the later
+   * `until`), dropping entries whose `until` has passed in the same transaction. Reports
+   * `{ kind: 'key', keyId }` at once; other instances hear it through NOTIFY.
+   */
+  async denyKey(denial: KeyDenial): Promise<void> {
+    await this.ready();
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('keyscope.origin', $1, true)", [this.origin]);
+      await client.query(
+        `INSERT INTO ${this.s}.key_denials AS d (key_id, from_at, until_at) VALUES ($1, $2::timestamptz, $3::timestamptz)
+         ON CONFLICT (key_id) DO UPDATE SET from_at = LEAST(d.from_at, excluded.from_at), until_at = GREATEST(d.until_at, excluded.until_at)`,
+        [denial.keyId, timestamp(denial.from), timestamp(denial.until)],
+      );
+      await client.query(`DELETE FROM ${this.s}.key_denials WHERE until_at <= $1::timestamptz`, [timestamp(new Date())]);
+      await client.query('COMMIT');
+    } catch (error) {
+      // A connection that cannot even roll back goes, rather than back to the pool.
+      broken = await client.query('ROLLBACK').then(() => false, () => true);
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+    this.report({ kind: 'key', keyId: denial.keyId });
+  }
+
+  /** The deny-list entries whose `until` is later than `at`, by key id. */
+  async listKeyDenials(at: Date): Promise<KeyDenial[]> {
+    const { rows } = await this.query<{ key_id: string; from_at: number; until_at: number }>(
+      `SELECT key_id, ${ms('from_at')}, ${ms('until_at')} FROM ${this.s}.key_denials WHERE until_at > $1::timestamptz ORDER BY key_id`,
+      [timestamp(at)],
+    );
+    return rows.map((row) => ({ keyId: row.key_id, from: new Date(row.from_at), until: new Date(row.until_at) }));
   }
 
   /**
@@ -428,7 +467,7 @@ export class PostgresStore implements KeyAdminStore {
  * transaction under an advisory lock: safe to run from several deploys at once. Throws a
  * {@link PostgresStoreError}, changing nothing, for a newer schema or a schema of something else.
  *
- * @example await migrate({ connectionString: process.env.DATABASE_URL }) // { schema: 'keyscope', from: 0, to: 1 }
+ * @example await migrate({ connectionString: process.env.DATABASE_URL }) // { schema: 'keyscope', from: 0, to: 2 }
  */
 export async function migrate(options: PostgresMigrateOptions): Promise<MigrationResult> {
   if (options === null || typeof options !== 'object') throw new TypeError('migrate(options): options must be an object');

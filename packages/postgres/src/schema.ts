@@ -82,6 +82,23 @@ const MIGRATIONS: readonly ((s: string, channel: string) => string)[] = [
     AFTER INSERT OR UPDATE OR DELETE ON ${s}.projects
     FOR EACH ROW EXECUTE FUNCTION ${s}.notify_change('project', 'id');
   `,
+  // v2: signed keys. Each key's kind, and the deny-list: a signed key is checked by its
+  // signature, not looked up, so its revocation lives here. No index on until_at: every write
+  // drops the expired entries, so a read wants nearly all rows. Every denial change NOTIFYs
+  // as a change of its key, so every instance reloads the list.
+  (s) => `
+  ALTER TABLE ${s}.keys ADD COLUMN kind text NOT NULL DEFAULT 'opaque' CHECK (kind IN ('opaque', 'signed'));
+
+  CREATE TABLE ${s}.key_denials (
+    key_id   text PRIMARY KEY,
+    from_at  timestamptz NOT NULL,
+    until_at timestamptz NOT NULL
+  );
+
+  CREATE TRIGGER key_denials_changed
+    AFTER INSERT OR UPDATE OR DELETE ON ${s}.key_denials
+    FOR EACH ROW EXECUTE FUNCTION ${s}.notify_change('key', 'key_id');
+  `,
 ];
 
 /** The schema version this release writes and reads. */
