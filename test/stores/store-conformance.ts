@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
-import type { KeyAdminStore, KeyRecord, Project, StoreChange } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyRecord, Project, StoreChange } from '@keyscope/core';
 
 /** What a store under test brings: the store, a way to add projects, and its cleanup. */
 export interface StoreHarness {
@@ -148,6 +148,81 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         await store.setKeyExpiry(record.id, new Date(Date.UTC(2027, 0, 1)));
         await store.recordUsage([{ keyId: record.id, day: '2026-01-01', count: 1, lastUsedAt: new Date(Date.UTC(2026, 0, 1)) }]);
         expect(before).toEqual(expected);
+      });
+    });
+
+    describe('key kind', () => {
+      it('gives a signed and an opaque key back with their kind, from every read', async () => {
+        const signed = keyRecord({ kind: 'signed', createdAt: new Date(Date.UTC(2025, 0, 1)) });
+        const opaque = keyRecord({ kind: 'opaque', createdAt: new Date(Date.UTC(2025, 0, 2)) });
+        await store.createKey(stored(signed));
+        await store.createKey(stored(opaque));
+        for (const [record, kind] of [[signed, 'signed'], [opaque, 'opaque']] as const) {
+          expect((await store.findKeyByHash(record.hash))?.kind).toBe(kind);
+          expect((await store.getKey(record.id))?.kind).toBe(kind);
+        }
+        expect((await store.listKeys('user_1')).map((k) => k.kind)).toEqual(['signed', 'opaque']);
+        expect((await store.listAllKeys!()).map((k) => k.kind)).toEqual(['signed', 'opaque']);
+        expect(await store.getKey(signed.id)).toEqual(stored(signed));
+      });
+    });
+
+    describe('deny-list (signed keys)', () => {
+      const HOUR = 3_600_000;
+      // Relative to the real clock: a store drops entries whose `until` has passed by it.
+      const now = () => Date.now();
+      const byId = (list: KeyDenial[]) => [...list].sort((a, b) => a.keyId.localeCompare(b.keyId));
+
+      it('lists an entry while `at` is earlier than its until, and not from its until on', async () => {
+        expect(typeof store.denyKey, 'revoking a signed key needs it').toBe('function');
+        expect(typeof store.listKeyDenials, 'signedKeys needs it').toBe('function');
+        const from = new Date(now() - HOUR);
+        const until = new Date(now() + HOUR);
+        await store.denyKey!({ keyId: 'key_a', from, until });
+        const entry = { keyId: 'key_a', from, until };
+        expect(await store.listKeyDenials!(new Date(from.getTime() - DAY))).toEqual([entry]);
+        expect(await store.listKeyDenials!(new Date(until.getTime() - 1))).toEqual([entry]);
+        expect(await store.listKeyDenials!(until)).toEqual([]);
+        expect(await store.listKeyDenials!(new Date(until.getTime() + 1))).toEqual([]);
+        const [listed] = await store.listKeyDenials!(new Date(now()));
+        expect(listed!.from).toBeInstanceOf(Date);
+        expect(listed!.until).toBeInstanceOf(Date);
+      });
+
+      it('keeps one entry per key: a second denial keeps the earlier from and the later until', async () => {
+        const t = now();
+        await store.denyKey!({ keyId: 'key_a', from: new Date(t - HOUR), until: new Date(t + 2 * HOUR) });
+        await store.denyKey!({ keyId: 'key_a', from: new Date(t - 2 * HOUR), until: new Date(t + HOUR) });
+        expect(await store.listKeyDenials!(new Date(t))).toEqual([{ keyId: 'key_a', from: new Date(t - 2 * HOUR), until: new Date(t + 2 * HOUR) }]);
+        await store.denyKey!({ keyId: 'key_a', from: new Date(t), until: new Date(t + 3 * HOUR) });
+        expect(await store.listKeyDenials!(new Date(t))).toEqual([{ keyId: 'key_a', from: new Date(t - 2 * HOUR), until: new Date(t + 3 * HOUR) }]);
+        await store.denyKey!({ keyId: 'key_b', from: new Date(t + HOUR), until: new Date(t + 4 * HOUR) });
+        expect(byId(await store.listKeyDenials!(new Date(t)))).toEqual([
+          { keyId: 'key_a', from: new Date(t - 2 * HOUR), until: new Date(t + 3 * HOUR) },
+          { keyId: 'key_b', from: new Date(t + HOUR), until: new Date(t + 4 * HOUR) },
+        ]);
+      });
+
+      it('lists no entry whose until has passed, and drops those when it writes', async () => {
+        const t = now();
+        await store.denyKey!({ keyId: 'key_old', from: new Date(t - 3 * HOUR), until: new Date(t - HOUR) });
+        await store.denyKey!({ keyId: 'key_new', from: new Date(t - HOUR), until: new Date(t + HOUR) });
+        expect(await store.listKeyDenials!(new Date(t))).toEqual([{ keyId: 'key_new', from: new Date(t - HOUR), until: new Date(t + HOUR) }]);
+        // Asked about a time when key_old was still in force: it is gone, dropped by the writes.
+        expect(await store.listKeyDenials!(new Date(t - 2 * HOUR))).toEqual([{ keyId: 'key_new', from: new Date(t - HOUR), until: new Date(t + HOUR) }]);
+      });
+
+      it('keeps no Date of the caller and hands out copies', async () => {
+        const t = now();
+        const from = new Date(t - HOUR);
+        const until = new Date(t + HOUR);
+        await store.denyKey!({ keyId: 'key_a', from, until });
+        from.setTime(0);
+        until.setTime(0);
+        const [listed] = await store.listKeyDenials!(new Date(t));
+        listed!.from.setTime(0);
+        listed!.until.setTime(0);
+        expect(await store.listKeyDenials!(new Date(t))).toEqual([{ keyId: 'key_a', from: new Date(t - HOUR), until: new Date(t + HOUR) }]);
       });
     });
 
@@ -311,8 +386,29 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
           ]);
           unsubscribe();
           await store.revokeKey(keyRecord().id, new Date());
+          await store.denyKey!({ keyId: 'key_after', from: new Date(), until: new Date(Date.now() + DAY) });
           await harness.addProject({ id: 'proj_b', ownerId: 'user_1', name: 'Beta' });
           expect(changes.filter((c) => c !== undefined)).toHaveLength(5);
+        } finally {
+          unsubscribe();
+        }
+      });
+    });
+
+    describe('change reports of denials', () => {
+      it('tells its subscribers of a denial as a change of that key, every time', async () => {
+        const changes: (StoreChange | undefined)[] = [];
+        const unsubscribe = store.subscribe!((change) => changes.push(change));
+        try {
+          const until = new Date(Date.now() + DAY);
+          await store.denyKey!({ keyId: 'key_a', from: new Date(), until });
+          await store.denyKey!({ keyId: 'key_a', from: new Date(), until });
+          await store.denyKey!({ keyId: 'key_b', from: new Date(), until });
+          expect(changes.filter((c) => c !== undefined)).toEqual([
+            { kind: 'key', keyId: 'key_a' },
+            { kind: 'key', keyId: 'key_a' },
+            { kind: 'key', keyId: 'key_b' },
+          ]);
         } finally {
           unsubscribe();
         }
