@@ -12,9 +12,13 @@ export interface CachedKey {
   ownerId: string;
   level: KeyLevel;
   projectId: string | null;
-  /** Epoch ms; `Infinity` when the key never expires. */
-  expiresAt: number;
-  revoked: boolean;
+  /**
+   * Epoch ms from which the key is refused: its expiry, or 0 when revoked; `null` when neither
+   * (most keys: no number is allocated for them).
+   */
+  refusedFrom: number | null;
+  /** Until when the cache may answer with this entry, in ms after the cache's creation (a small integer). */
+  cachedUntil: number;
 }
 
 /** The cache entry of a stored key. */
@@ -25,35 +29,91 @@ export function cachedKey(record: KeyRecord): CachedKey {
     ownerId: record.ownerId,
     level: record.level,
     projectId: record.projectId,
-    expiresAt: record.expiresAt === null ? Infinity : record.expiresAt.getTime(),
-    revoked: record.revokedAt !== null,
+    refusedFrom: record.revokedAt !== null ? 0 : record.expiresAt === null ? null : record.expiresAt.getTime(),
+    cachedUntil: 0,
   };
 }
 
 /**
- * Resolved keys by SHA-256 hash. Found keys live `ttlMs` (never past their `expiresAt`);
- * hashes the store does not know live `negativeTtlMs` in a separate, smaller LRU, so a flood of
- * made-up (checksum-valid) keys evicts only other made-up keys, never a real one.
+ * Answers by hash: found keys for `ttlMs` (their expiry is checked on every request, so an expired
+ * key stays cached as refused and costs no store read); "not found" for `negativeTtlMs` in a
+ * separate, smaller LRU, so a flood of made-up keys evicts only other made-up keys, never a real
+ * one. Each entry carries its own deadline, read against the clock the request already took (the
+ * LRUs only bound size); deadlines count from the cache's creation so they stay small integers.
  */
-export class KeyCache {
+export class AnswerCache {
   private readonly found: LRUCache<string, CachedKey>;
-  private readonly missing: LRUCache<string, true>;
+  /** Hash → until when "not found" holds. */
+  private readonly missing: LRUCache<string, number>;
+  private readonly origin: number;
+
+  constructor(
+    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    now: number,
+  ) {
+    this.found = new LRUCache({ max: limits.max });
+    this.missing = new LRUCache({ max: limits.negativeMax });
+    this.origin = now;
+  }
+
+  /** The answer for `hash` at `now`, or `undefined` when there is none; stale entries go. */
+  get(hash: string, now: number): CachedKey | typeof NOT_FOUND | undefined {
+    const at = now - this.origin;
+    const entry = this.found.get(hash);
+    if (entry !== undefined) {
+      if (entry.cachedUntil > at) return entry;
+      this.found.delete(hash);
+    }
+    const until = this.missing.get(hash);
+    if (until !== undefined) {
+      if (until > at) return NOT_FOUND;
+      this.missing.delete(hash);
+    }
+    return undefined;
+  }
+
+  /** Keep what a lookup found at `now`. */
+  set(hash: string, entry: CachedKey | typeof NOT_FOUND, now: number): void {
+    const at = now - this.origin;
+    if (entry === NOT_FOUND) {
+      if (this.limits.negativeTtlMs > 0) this.missing.set(hash, at + this.limits.negativeTtlMs);
+    } else if (this.limits.ttlMs > 0) {
+      entry.cachedUntil = at + this.limits.ttlMs;
+      this.found.set(hash, entry);
+    }
+  }
+
+  /** Forget one key's entries (by id), or everything. */
+  delete(keyId?: string): void {
+    if (keyId === undefined) {
+      this.found.clear();
+      this.missing.clear();
+      return;
+    }
+    const stale: string[] = [];
+    for (const [hash, entry] of this.found.entries()) if (entry.id === keyId) stale.push(hash);
+    for (const hash of stale) this.found.delete(hash);
+  }
+}
+
+/** Stored keys by SHA-256 hash, read through to the store on a miss. */
+export class KeyCache {
+  private readonly answers: AnswerCache;
   private readonly reads: SharedReads;
 
   constructor(
     private readonly store: KeyStore,
-    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
     timeoutMs: number,
     private readonly now: () => number,
   ) {
-    this.found = new LRUCache({ max: limits.max });
-    this.missing = new LRUCache({ max: limits.negativeMax });
+    this.answers = new AnswerCache(limits, now());
     this.reads = new SharedReads(timeoutMs);
   }
 
-  /** The cached answer for `hash`, or `undefined` when the store must be asked. */
-  get(hash: string): CachedKey | typeof NOT_FOUND | undefined {
-    return this.found.get(hash) ?? (this.missing.get(hash) ? NOT_FOUND : undefined);
+  /** The cached answer for `hash` at `now`, or `undefined` when the store must be asked. */
+  get(hash: string, now: number): CachedKey | typeof NOT_FOUND | undefined {
+    return this.answers.get(hash, now);
   }
 
   /** Ask the store (one call for concurrent misses); rejects when the store fails or is too slow. */
@@ -64,27 +124,13 @@ export class KeyCache {
         const record = await this.store.findKeyByHash(hash);
         return record ? cachedKey(record) : NOT_FOUND;
       },
-      (entry) => {
-        if (entry === NOT_FOUND) {
-          if (this.limits.negativeTtlMs > 0) this.missing.set(hash, true, { ttl: this.limits.negativeTtlMs });
-          return;
-        }
-        const ttl = Math.min(this.limits.ttlMs, entry.expiresAt - this.now());
-        if (ttl > 0) this.found.set(hash, entry, { ttl });
-      },
+      (entry) => this.answers.set(hash, entry, this.now()),
     );
   }
 
   /** Forget one key (by id), or everything; reads in flight fill nothing. */
   invalidate(keyId?: string): void {
     this.reads.invalidate();
-    if (keyId === undefined) {
-      this.found.clear();
-      this.missing.clear();
-      return;
-    }
-    const stale: string[] = [];
-    for (const [hash, record] of this.found.entries()) if (record.id === keyId) stale.push(hash);
-    for (const hash of stale) this.found.delete(hash);
+    this.answers.delete(keyId);
   }
 }

@@ -105,7 +105,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     options.signedKeys === undefined
       ? undefined
       : new SignedKeys(resolveSignedOptions(options.signedKeys, { ttlMs: o.cache.ttlMs, storeTimeoutMs: o.storeTimeoutMs }), o.store, o.cache, o.storeTimeoutMs, now);
-  const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs);
+  const ownership = new OwnershipCache(o.projects, o.cache, o.storeTimeoutMs, now);
   const throttle: AttemptThrottle | undefined = o.throttle === false ? undefined : 'fail' in o.throttle ? o.throttle : new MemoryThrottle(o.throttle);
   const { bearer } = o;
   // An operator's hook that throws must not turn a decision into a 500: its error is dropped.
@@ -204,13 +204,15 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     // 2. Resolve: cache, else (offline checks first, then the throttle) the store or the signature.
     const digest = resolver.ref(key);
     const ref = typeof digest === 'string' ? digest : await digest;
-    let entry = resolver.cached(ref, key);
+    // One clock reading serves a warm decision; after a store read, the clock is read again.
+    let at = now();
+    let entry = resolver.cached(ref, at);
     if (entry === undefined) {
       // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
       if (!resolver.plausible(key)) return refuseKey(input);
       // A throttled client only gets through with a key that is already known good.
       const client = clientOf(input);
-      const wait = client === undefined ? 0 : throttle!.retryAfter(client, now());
+      const wait = client === undefined ? 0 : throttle!.retryAfter(client, at);
       if (wait > 0) return refuse.tooMany(wait);
       try {
         entry = await resolver.load(ref, key);
@@ -218,6 +220,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
         emit?.({ type: 'store_error', operation: resolver.operation, error });
         return refuse.unavailable;
       }
+      at = now();
       if (trace && entry === NOT_FOUND) {
         const start = resolver.startOf(key);
         if (start !== undefined) trace.keyStart = start;
@@ -226,7 +229,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (entry === NOT_FOUND) return refuseKey(input);
     if (trace) trace.keyId = entry.id;
     // Revoked, expired or denied: the same 401 as an unknown key.
-    let refused = resolver.refused(entry, now());
+    let refused = resolver.refused(entry, at);
     if (typeof refused !== 'boolean') {
       try {
         refused = await refused;
@@ -254,7 +257,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     }
     // The owner must own the project, today: for a project key too, whose project may have moved.
     if (projectId !== null) {
-      let owned = ownership.owns(entry.ownerId, projectId);
+      let owned = ownership.owns(entry.ownerId, projectId, at);
       // Awaited only on a cache miss: a warm request runs without yielding.
       if (typeof owned !== 'boolean') {
         try {

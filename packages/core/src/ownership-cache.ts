@@ -7,17 +7,20 @@ import type { ProjectDirectory } from './types.js';
  * "Does owner X own project Y?" answers, for user keys naming a project and for project keys
  * (whose project may have moved to another owner or been deleted). Owned answers live `ttlMs`;
  * "not owned" answers live `negativeTtlMs` in a separate, smaller LRU, so a caller probing
- * made-up project ids cannot push real answers out.
+ * made-up project ids cannot push real answers out. Each answer holds its own deadline, read
+ * against the clock the request already took (the LRUs only bound size).
  */
 export class OwnershipCache {
-  private readonly owned: LRUCache<string, true>;
-  private readonly notOwned: LRUCache<string, true>;
+  /** "owner\nproject" → until when the answer holds. */
+  private readonly owned: LRUCache<string, number>;
+  private readonly notOwned: LRUCache<string, number>;
   private readonly reads: SharedReads;
 
   constructor(
     private readonly projects: ProjectDirectory,
     private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
     timeoutMs: number,
+    private readonly now: () => number,
   ) {
     this.owned = new LRUCache({ max: limits.max });
     this.notOwned = new LRUCache({ max: limits.negativeMax });
@@ -28,19 +31,20 @@ export class OwnershipCache {
    * Synchronous when cached (a warm request never yields); a promise on a miss, rejecting when
    * the directory fails or is too slow. A malformed project id is not owned, without a lookup.
    */
-  owns(ownerId: string, projectId: string): boolean | Promise<boolean> {
+  owns(ownerId: string, projectId: string, now: number): boolean | Promise<boolean> {
     const cacheKey = `${ownerId}\n${projectId}`;
-    if (this.owned.get(cacheKey)) return true;
-    if (this.notOwned.get(cacheKey)) return false;
+    if (fresh(this.owned, cacheKey, now)) return true;
+    if (fresh(this.notOwned, cacheKey, now)) return false;
     if (!ID_PATTERN.test(projectId)) return false;
     return this.reads.read<boolean>(
       cacheKey,
       async () => (await this.projects.ownsProject(ownerId, projectId)) === true,
       (owned) => {
+        const at = this.now();
         if (owned) {
-          if (this.limits.ttlMs > 0) this.owned.set(cacheKey, true, { ttl: this.limits.ttlMs });
+          if (this.limits.ttlMs > 0) this.owned.set(cacheKey, at + this.limits.ttlMs);
         } else if (this.limits.negativeTtlMs > 0) {
-          this.notOwned.set(cacheKey, true, { ttl: this.limits.negativeTtlMs });
+          this.notOwned.set(cacheKey, at + this.limits.negativeTtlMs);
         }
       },
     );
@@ -60,4 +64,13 @@ export class OwnershipCache {
       for (const cacheKey of stale) cache.delete(cacheKey);
     }
   }
+}
+
+/** Does `cache` hold an answer for `key` that is still good at `now`? A stale one is dropped. */
+function fresh(cache: LRUCache<string, number>, key: string, now: number): boolean {
+  const until = cache.get(key);
+  if (until === undefined) return false;
+  if (until > now) return true;
+  cache.delete(key);
+  return false;
 }

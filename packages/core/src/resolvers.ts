@@ -14,8 +14,8 @@ export interface KeyResolver {
   worthHashing(key: string): boolean;
   /** The key's cache identity: a SHA-256 (synchronous where Node's crypto is). Never the key itself. */
   ref(key: string): string | Promise<string>;
-  /** The cached answer for the key, or `undefined` when it must be loaded. */
-  cached(ref: string, key: string): CachedKey | typeof NOT_FOUND | undefined;
+  /** The cached answer for the key at `now`, or `undefined` when it must be loaded. */
+  cached(ref: string, now: number): CachedKey | typeof NOT_FOUND | undefined;
   /** The offline checks a key passes before it costs a store read or a signature check. */
   plausible(key: string): boolean;
   /** Look the key up (or verify it); rejects when the store or the key source fails. */
@@ -39,11 +39,11 @@ export function opaqueResolver(cache: KeyCache, o: { prefix: string; keyLength: 
     worthHashing: (key) => key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength),
     // What stores look up: the whole key's hash.
     ref: digestKey,
-    cached: (hash) => cache.get(hash),
+    cached: (hash, now) => cache.get(hash, now),
     // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
     plausible: (key) => wellFormed(key) || (importedKeys !== false && !hasKeyShape(key, prefix) && isForeignKey(key, importedKeys)),
     load: (hash) => cache.load(hash),
-    refused: (entry, now) => entry.revoked || entry.expiresAt <= now,
+    refused: (entry, now) => entry.refusedFrom !== null && entry.refusedFrom <= now,
     startOf: (key) => (wellFormed(key) ? keyStart(key) : undefined),
   };
 }

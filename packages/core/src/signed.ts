@@ -1,7 +1,6 @@
 import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
-import { LRUCache } from 'lru-cache';
 import { digestKey, ID_PATTERN } from './key-format.js';
-import { NOT_FOUND, type CachedKey } from './key-cache.js';
+import { AnswerCache, NOT_FOUND, type CachedKey } from './key-cache.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
 import { SharedReads, withTimeout } from './shared-reads.js';
@@ -173,14 +172,13 @@ export interface SignedClaims {
 
 /**
  * Verifies signed keys and keeps the verified ones, by the whole token's SHA-256 (never the token),
- * until `exp` or the cache TTL, whichever comes first: a warm signed key costs what a warm opaque
+ * for the cache TTL (`exp` is checked on every request): a warm signed key costs what a warm opaque
  * key does. Tokens refused for what they are (forged, expired, unknown `kid`) are kept briefly in
  * a smaller LRU.
  */
 export class SignedKeys implements KeyResolver {
   readonly operation = 'verifySignedKey';
-  private readonly found: LRUCache<string, CachedKey>;
-  private readonly missing: LRUCache<string, true>;
+  private readonly answers: AnswerCache;
   private readonly reads: SharedReads;
   private readonly denials: DenyList;
   private jose: Promise<Jose> | undefined;
@@ -189,15 +187,14 @@ export class SignedKeys implements KeyResolver {
   constructor(
     private readonly options: ResolvedSignedOptions,
     store: KeyStore,
-    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
     timeoutMs: number,
     private readonly now: () => number,
   ) {
     if (typeof store.listKeyDenials !== 'function') {
       throw new TypeError('options.signedKeys needs a store that implements listKeyDenials (the deny-list of revoked signed keys)');
     }
-    this.found = new LRUCache({ max: limits.max });
-    this.missing = new LRUCache({ max: limits.negativeMax });
+    this.answers = new AnswerCache(limits, now());
     this.reads = new SharedReads(timeoutMs);
     this.denials = new DenyList(store, options.denyListMaxAgeMs, timeoutMs, now);
   }
@@ -227,7 +224,7 @@ export class SignedKeys implements KeyResolver {
 
   /** Expired (by its `exp`), or on the deny-list. */
   refused(entry: CachedKey, now: number): boolean | Promise<boolean> {
-    return entry.expiresAt <= now || this.denials.denied(entry.id, now);
+    return entry.refusedFrom! <= now || this.denials.denied(entry.id, now);
   }
 
   startOf(): undefined {
@@ -235,8 +232,8 @@ export class SignedKeys implements KeyResolver {
   }
 
   /** The cached answer for a token's hash, or `undefined` when it must be verified. */
-  cached(hash: string): CachedKey | typeof NOT_FOUND | undefined {
-    return this.found.get(hash) ?? (this.missing.get(hash) ? NOT_FOUND : undefined);
+  cached(hash: string, now: number): CachedKey | typeof NOT_FOUND | undefined {
+    return this.answers.get(hash, now);
   }
 
   /** Verify a token (one verification for concurrent requests with it); rejects when the key source fails. */
@@ -244,14 +241,7 @@ export class SignedKeys implements KeyResolver {
     return this.reads.read<CachedKey | typeof NOT_FOUND>(
       hash,
       () => this.verify(token),
-      (entry) => {
-        if (entry === NOT_FOUND) {
-          if (this.limits.negativeTtlMs > 0) this.missing.set(hash, true, { ttl: this.limits.negativeTtlMs });
-          return;
-        }
-        const ttl = Math.min(this.limits.ttlMs, entry.expiresAt - this.now());
-        if (ttl > 0) this.found.set(hash, entry, { ttl });
-      },
+      (entry) => this.answers.set(hash, entry, this.now()),
     );
   }
 
@@ -263,8 +253,7 @@ export class SignedKeys implements KeyResolver {
   /** Forget every verified token (the deny-list too). */
   clear(): void {
     this.reads.invalidate();
-    this.found.clear();
-    this.missing.clear();
+    this.answers.delete();
     this.denials.changed();
   }
 
@@ -336,7 +325,7 @@ function entryOf(payload: JWTPayload): CachedKey | null {
   if (typeof sub !== 'string' || !ID_PATTERN.test(sub) || typeof jti !== 'string' || !ID_PATTERN.test(jti)) return null;
   if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number') return null;
   if (lvl === 'user' ? pid !== undefined : lvl !== 'project' || typeof pid !== 'string' || !ID_PATTERN.test(pid)) return null;
-  return { id: jti, name, ownerId: sub, level: lvl as KeyLevel, projectId: lvl === 'project' ? (pid as string) : null, expiresAt: exp * 1000, revoked: false };
+  return { id: jti, name, ownerId: sub, level: lvl as KeyLevel, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0 };
 }
 
 /**
