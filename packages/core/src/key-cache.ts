@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { SharedReads } from './shared-reads.js';
-import type { KeyLevel, KeyRecord, KeyStore } from './types.js';
+import type { KeyRecord, KeyStore } from './types.js';
 
 /** What a lookup of a hash the store does not know answers. */
 export const NOT_FOUND = Symbol('not found');
@@ -10,7 +10,7 @@ export interface CachedKey {
   id: string;
   name: string;
   ownerId: string;
-  level: KeyLevel;
+  /** A project-level key's project; `null` for a user-level key (so no level is stored). */
   projectId: string | null;
   /**
    * Epoch ms from which the key is refused: its expiry, or 0 when revoked; `null` when neither
@@ -27,9 +27,9 @@ export function cachedKey(record: KeyRecord): CachedKey {
     id: record.id,
     name: record.name,
     ownerId: record.ownerId,
-    level: record.level,
-    projectId: record.projectId,
-    refusedFrom: record.revokedAt !== null ? 0 : record.expiresAt === null ? null : record.expiresAt.getTime(),
+    projectId: record.level === 'project' ? record.projectId : null,
+    // A project-level record without a project (a broken row) is refused, never widened to its owner's account.
+    refusedFrom: record.revokedAt !== null || (record.level === 'project' && !record.projectId) ? 0 : record.expiresAt === null ? null : record.expiresAt.getTime(),
     cachedUntil: 0,
   };
 }

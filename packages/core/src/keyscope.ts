@@ -245,7 +245,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     // One value is a value whatever its shape (Node's headersDistinct gives arrays); two is malformed.
     const requested = Array.isArray(header) && header.length === 1 ? header[0] : header;
     let projectId: string | null;
-    if (entry.level === 'project') {
+    const level = entry.projectId === null ? 'user' : 'project';
+    if (level === 'project') {
       if (requested !== undefined && requested !== entry.projectId) return refuse.forbidden;
       projectId = entry.projectId;
     } else if (requested === undefined) {
@@ -272,7 +273,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
 
     // 4. Success.
     usage?.record(entry.id);
-    const auth: AuthContext = { keyId: entry.id, keyName: entry.name, ownerId: entry.ownerId, level: entry.level, projectId };
+    const auth: AuthContext = { keyId: entry.id, keyName: entry.name, ownerId: entry.ownerId, level, projectId };
     if (request !== undefined && Object.isExtensible(request)) (request as Decided)[DECIDED] = auth;
     return { ok: true, auth };
   }

@@ -325,7 +325,7 @@ function entryOf(payload: JWTPayload): CachedKey | null {
   if (typeof sub !== 'string' || !ID_PATTERN.test(sub) || typeof jti !== 'string' || !ID_PATTERN.test(jti)) return null;
   if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number') return null;
   if (lvl === 'user' ? pid !== undefined : lvl !== 'project' || typeof pid !== 'string' || !ID_PATTERN.test(pid)) return null;
-  return { id: jti, name, ownerId: sub, level: lvl as KeyLevel, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0 };
+  return { id: jti, name, ownerId: sub, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0 };
 }
 
 /**

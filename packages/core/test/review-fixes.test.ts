@@ -240,3 +240,21 @@ describe('failed-attempt throttle', () => {
     expect((await setup()).ks.needsClientAddress).toBe(false);
   });
 });
+
+describe('a broken store row never widens a key', () => {
+  it('a project-level record without a project is refused, not taken for a user key', async () => {
+    const store = new MemoryStore();
+    store.addProject({ id: 'proj_alpha', ownerId: 'demo-user', name: 'Alpha' });
+    const ks = createKeyscope({ store, usage: false });
+    const { key, record } = await ks.keys.create({ ownerId: 'demo-user', name: 'p', level: 'project', projectId: 'proj_alpha' });
+    const find = store.findKeyByHash.bind(store);
+    store.findKeyByHash = async (hash) => {
+      const found = await find(hash);
+      return found && found.id === record.id ? { ...found, projectId: null } : found;
+    };
+    for (const path of ['/sites', '/validate']) {
+      expect(code(await ks.authenticate({ headers: headers(key, 'proj_alpha'), path }))).toBe('invalid_api_key');
+      expect(code(await ks.authenticate({ headers: headers(key), path }))).toBe('invalid_api_key');
+    }
+  });
+});
