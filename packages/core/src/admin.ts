@@ -18,6 +18,8 @@ export type KeyStatus = 'active' | 'expiring' | 'expired' | 'revoked';
 export type ListedKey = KeyInfo & { status: KeyStatus };
 
 const WEEK_MS = 7 * 86_400_000;
+/** How long a deny-list entry outlives its token's `exp`: servers whose clocks run behind still refuse it. */
+const DENIAL_MARGIN_MS = 3_600_000;
 /** The display start of a signed key: the beginning of its token. */
 const SIGNED_START_LENGTH = 10;
 
@@ -185,12 +187,19 @@ export function createKeyAdmin(deps: {
     return { key, record: publicRecord(record) };
   }
 
-  /** Put a signed key on the deny-list from `from` until its token expires (nothing to do once it has). */
+  /**
+   * Put a key on the deny-list from `from` until its token expires (and an hour more, for clocks
+   * that run behind). Signed keys need it; any other key with an expiry goes on it too when the
+   * store keeps one, so a store that loses a record's kind cannot leave a revoked token working.
+   */
   async function deny(record: KeyRecord, from: number) {
-    if (record.kind !== 'signed' || record.expiresAt === null || record.expiresAt.getTime() <= from) return;
+    if (record.expiresAt === null || record.expiresAt.getTime() <= deps.now()) return;
     const target = store();
-    if (typeof target.denyKey !== 'function') throw new TypeError('options.store does not implement denyKey: revoking a signed key needs the deny-list');
-    await target.denyKey({ keyId: record.id, from: new Date(from), until: record.expiresAt });
+    if (typeof target.denyKey !== 'function') {
+      if (record.kind === 'signed') throw new TypeError('options.store does not implement denyKey: revoking a signed key needs the deny-list');
+      return;
+    }
+    await target.denyKey({ keyId: record.id, from: new Date(from), until: new Date(record.expiresAt.getTime() + DENIAL_MARGIN_MS) });
   }
 
   async function existing(id: string): Promise<KeyRecord> {
@@ -295,8 +304,9 @@ export function createKeyAdmin(deps: {
       const record = await existing(id);
       if (record.revokedAt === null) {
         const at = deps.now();
-        // A signed key is checked without its record: the deny-list is what refuses it.
-        await deny(record, at);
+        // A signed key is checked without its record: the deny-list is what refuses it, from the
+        // start of time, so that no server's clock can read the revocation as not yet begun.
+        await deny(record, 0);
         await store().revokeKey(id, new Date(at));
         deps.invalidate(id);
       }
@@ -327,7 +337,7 @@ export function createKeyAdmin(deps: {
           ? await issueSigned({ ...fields, expiresAt: new Date(at + lifetime!) })
           : await issue({ ...fields, expiresAt: lifetime === null ? null : new Date(at + lifetime) });
       if (grace === 0) {
-        await deny(old, at);
+        await deny(old, 0);
         await store().revokeKey(id, new Date(at));
       } else if (old.expiresAt === null || old.expiresAt.getTime() > at + grace) {
         await deny(old, at + grace);

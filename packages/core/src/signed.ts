@@ -31,6 +31,11 @@ const REFUSED = new Set([
 ]);
 // Three base64url segments, the first two JSON objects (`{"` encodes as `eyJ`). A JWE has five.
 const JWS_SHAPE = /^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** The latest instant a JavaScript Date can hold. */
+const MAX_TIME = 8.64e15;
+// An Ed25519 or P-256 signature is 64 bytes: 86 base64url characters, the last carrying 2 bits
+// (A, Q, g or w). Any other last character spells the same bytes another way: one token, one spelling.
+const SIGNATURE = /\.[A-Za-z0-9_-]{85}[AQgw]$/;
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
 /** `createKeyscope({ signedKeys })`: accept signed keys (JWS) beside opaque ones. */
@@ -105,7 +110,7 @@ export function resolveSignedOptions(value: SignedKeyOptions, defaults: { ttlMs:
   return {
     issuer,
     audience,
-    keys: keySource(value.keys, `${at}.keys`),
+    keys: keySource(value.keys, `${at}.keys`, algorithms),
     algorithms,
     clockToleranceSeconds: wholeNumberOption(value.clockToleranceSeconds ?? 5, `${at}.clockToleranceSeconds`, 0),
     maxLength: wholeNumberOption(value.maxLength ?? 2_048, `${at}.maxLength`, 64),
@@ -119,7 +124,18 @@ export function resolveSignedOptions(value: SignedKeyOptions, defaults: { ttlMs:
   };
 }
 
-function keySource(value: SignedKeyOptions['keys'], option: string): ResolvedSignedOptions['keys'] {
+/** JWK members that only private or secret keys have. */
+const SECRET_MEMBERS = ['d', 'k', 'p', 'q', 'dp', 'dq', 'qi', 'priv'];
+const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
+
+/** The algorithm a public JWK verifies, or `undefined` when it is neither an Ed25519 nor a P-256 key. */
+function algorithmOf(jwk: JWK): SignedKeyAlgorithm | undefined {
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && COORDINATE.test(jwk.x ?? '')) return 'EdDSA';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256' && COORDINATE.test(jwk.x ?? '') && COORDINATE.test(jwk.y ?? '')) return 'ES256';
+  return undefined;
+}
+
+function keySource(value: SignedKeyOptions['keys'], option: string, algorithms: readonly SignedKeyAlgorithm[]): ResolvedSignedOptions['keys'] {
   if (typeof value === 'function') return value;
   if (typeof value === 'string' || value instanceof URL) {
     let url: URL;
@@ -140,10 +156,22 @@ function keySource(value: SignedKeyOptions['keys'], option: string): ResolvedSig
   const kids = new Set<string>();
   for (const jwk of (value as JSONWebKeySet).keys) {
     if (jwk === null || typeof jwk !== 'object' || typeof jwk.kty !== 'string') throw new TypeError(`${option}: every entry must be a JWK`);
-    if ('d' in jwk) throw new TypeError(`${option} holds a private key (kid ${JSON.stringify(jwk.kid)}): give only public keys; the private one goes in signing.key`);
+    const kid = JSON.stringify(jwk.kid);
+    if (SECRET_MEMBERS.some((member) => member in jwk)) {
+      throw new TypeError(`${option} holds a private or secret key (kid ${kid}): give only public keys; the private one goes in signing.key`);
+    }
     if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new TypeError(`${option}: every key needs a kid, so that keys can be rotated`);
-    if (kids.has(jwk.kid)) throw new TypeError(`${option}: kid ${JSON.stringify(jwk.kid)} appears twice`);
+    if (kids.has(jwk.kid)) throw new TypeError(`${option}: kid ${kid} appears twice`);
     kids.add(jwk.kid);
+    // An entry that could never verify a signed key is a mistake to report now, not a 401 later.
+    const alg = algorithmOf(jwk);
+    if (alg === undefined) throw new TypeError(`${option}: kid ${kid} is not an Ed25519 (OKP) or P-256 (EC) public key with a 32-byte x${jwk.kty === 'EC' ? ' and y' : ''}`);
+    if (!algorithms.includes(alg)) throw new TypeError(`${option}: kid ${kid} is a ${alg} key, and ${alg} is not in the accepted algorithms`);
+    if (jwk.alg !== undefined && jwk.alg !== alg) throw new TypeError(`${option}: kid ${kid} says alg ${JSON.stringify(jwk.alg)}, but it is a ${alg} key`);
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new TypeError(`${option}: kid ${kid} has use ${JSON.stringify(jwk.use)}; a verification key needs use 'sig' or none`);
+    if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) {
+      throw new TypeError(`${option}: kid ${kid} has key_ops without 'verify'`);
+    }
   }
   return value as JSONWebKeySet;
 }
@@ -217,9 +245,12 @@ export class SignedKeys implements KeyResolver {
     return digestKey(key);
   }
 
-  /** Three base64url segments, the first two JSON objects: only such a string reaches jose's parser. */
+  /**
+   * Three base64url segments, the first two JSON objects, and a 64-byte signature spelled the one
+   * canonical way: only such a string reaches jose's parser.
+   */
   plausible(key: string): boolean {
-    return JWS_SHAPE.test(key);
+    return JWS_SHAPE.test(key) && SIGNATURE.test(key);
   }
 
   /** Expired (by its `exp`), or on the deny-list. */
@@ -290,7 +321,7 @@ export class SignedKeys implements KeyResolver {
   private async verify(token: string): Promise<CachedKey | typeof NOT_FOUND> {
     const jose = await this.library();
     const { options } = this;
-    this.keySet ??= keyLookup(jose, options);
+    this.keySet ??= keyLookup(jose, options, this.now);
     let payload: JWTPayload;
     try {
       ({ payload } = await jose.jwtVerify(token, this.keySet, {
@@ -303,27 +334,77 @@ export class SignedKeys implements KeyResolver {
         currentDate: new Date(this.now()),
       }));
     } catch (error) {
-      if (REFUSED.has((error as { code?: unknown })?.code as string)) return NOT_FOUND;
-      throw error;
+      // The key source failing is a 503; anything else jose refuses is the token's fault: a 401.
+      if (error instanceof SourceFailure) throw error.cause;
+      return NOT_FOUND;
     }
     return entryOf(payload) ?? NOT_FOUND;
   }
 }
 
-function keyLookup(jose: Jose, options: ResolvedSignedOptions): JWTVerifyGetKey {
-  const { keys, remote } = options;
-  if (typeof keys === 'function') return keys;
-  if (keys instanceof URL) {
-    return jose.createRemoteJWKSet(keys, { timeoutDuration: remote.timeoutMs, cooldownDuration: remote.cooldownMs, cacheMaxAge: remote.cacheMaxAgeMs });
+/** An error of the key source itself (a JWKS that cannot be fetched, a lookup that throws): a 503. */
+class SourceFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('signed key source failed');
   }
-  return jose.createLocalJWKSet(keys);
+}
+
+/**
+ * The key lookup jose calls, wrapped: a lookup that finds no key says so (a 401), one that throws
+ * fails the source (a 503). A remote JWKS that fails is not asked again for `cooldownMs`: in that
+ * time a `kid` its last good copy does not hold is refused at once, so made-up `kid`s cannot turn
+ * every request into a fetch.
+ */
+function keyLookup(jose: Jose, options: ResolvedSignedOptions, now: () => number): JWTVerifyGetKey {
+  const { keys, remote } = options;
+  const noKey = () => new jose.errors.JWKSNoMatchingKey();
+  if (typeof keys === 'function') {
+    return async (header, token) => {
+      let key: Awaited<ReturnType<JWTVerifyGetKey>> | undefined;
+      try {
+        key = await keys(header, token);
+      } catch (error) {
+        if (REFUSED.has((error as { code?: unknown })?.code as string)) throw error;
+        throw new SourceFailure(error);
+      }
+      if (key == null) throw noKey();
+      return key;
+    };
+  }
+  if (!(keys instanceof URL)) {
+    const local = jose.createLocalJWKSet(keys);
+    return async (header, token) => {
+      try {
+        return await local(header, token);
+      } catch (error) {
+        if (REFUSED.has((error as { code?: unknown })?.code as string)) throw error;
+        throw new SourceFailure(error);
+      }
+    };
+  }
+  const set = jose.createRemoteJWKSet(keys, { timeoutDuration: remote.timeoutMs, cooldownDuration: remote.cooldownMs, cacheMaxAge: remote.cacheMaxAgeMs });
+  let failedAt = -Infinity;
+  return async (header, token) => {
+    if (now() - failedAt < remote.cooldownMs) {
+      const held = set.jwks()?.keys ?? [];
+      if (!held.some((jwk) => jwk.kid === header.kid)) throw noKey();
+    }
+    try {
+      return await set(header, token);
+    } catch (error) {
+      if (REFUSED.has((error as { code?: unknown })?.code as string)) throw error;
+      failedAt = now();
+      throw new SourceFailure(error);
+    }
+  };
 }
 
 /** The cache entry of a verified token, or `null` when its claims do not describe a key. */
 function entryOf(payload: JWTPayload): CachedKey | null {
   const { sub, jti, exp, lvl, pid, name } = payload;
   if (typeof sub !== 'string' || !ID_PATTERN.test(sub) || typeof jti !== 'string' || !ID_PATTERN.test(jti)) return null;
-  if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number') return null;
+  // A signed key must expire: a finite exp within what a Date can hold (1e400 parses to Infinity).
+  if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number' || !(exp * 1000 <= MAX_TIME)) return null;
   if (lvl === 'user' ? pid !== undefined : lvl !== 'project' || typeof pid !== 'string' || !ID_PATTERN.test(pid)) return null;
   return { id: jti, name, ownerId: sub, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0 };
 }
@@ -338,6 +419,9 @@ class DenyList {
   private freshUntil = -Infinity;
   private loading: Promise<void> | undefined;
   private version = 0;
+  /** Loads are numbered; an older one that finishes after a newer one is dropped. */
+  private started = 0;
+  private applied = 0;
 
   constructor(
     private readonly store: KeyStore,
@@ -366,12 +450,15 @@ class DenyList {
   private load(): Promise<void> {
     if (this.loading) return this.loading;
     const version = this.version;
+    const number = ++this.started;
     const started = this.now();
     const loading = withTimeout(() => this.store.listKeyDenials!(new Date(started)), this.timeoutMs)
       .then((entries: KeyDenial[]) => {
+        if (number < this.applied) return;
         const from = new Map<string, number>();
         for (const entry of entries) from.set(entry.keyId, entry.from.getTime());
         this.from = from;
+        this.applied = number;
         if (version === this.version) this.freshUntil = started + this.maxAgeMs;
       })
       .finally(() => {

@@ -114,8 +114,10 @@ describe('signed keys', () => {
     const { key } = await esKs.keys.createSigned({ ownerId: 'usr_1', name: 'es', level: 'user', expiresIn: 60_000 });
     expect(JSON.parse(Buffer.from(key.split('.')[0]!, 'base64url').toString()).alg).toBe('ES256');
     expect(code(await esKs.authenticate(request(key, 'proj_a')))).toBe('ok');
-    // An instance that pins EdDSA only refuses it.
-    const edOnly = createKeyscope({ store: seededStore(), usage: false, signedKeys: { issuer: ISSUER, audience: AUDIENCE, keys: { keys: [es.publicJwk] }, algorithms: ['EdDSA'] } });
+    // An instance that pins EdDSA only refuses it, even when its key lookup hands over the P-256 key.
+    const { importJWK } = await import('jose');
+    const esPublic = await importJWK(es.publicJwk, 'ES256');
+    const edOnly = createKeyscope({ store: seededStore(), usage: false, signedKeys: { issuer: ISSUER, audience: AUDIENCE, keys: async () => esPublic, algorithms: ['EdDSA'] } });
     expect(code(await edOnly.authenticate(request(key, 'proj_a')))).toBe('invalid_api_key');
   });
 
@@ -271,7 +273,7 @@ describe('signed keys', () => {
     expect(make({ ...base, issuer: '' })).toThrow(/issuer/);
     expect(make({ ...base, algorithms: ['HS256'] })).toThrow(/algorithms/);
     expect(make({ ...base, algorithms: [] })).toThrow(/algorithms/);
-    expect(make({ ...base, keys: { keys: [{ ...(await exportJWK(signer.privateKey)), kid: 'k1' }] } })).toThrow(/private key/);
+    expect(make({ ...base, keys: { keys: [{ ...(await exportJWK(signer.privateKey)), kid: 'k1' }] } })).toThrow(/private or secret key/);
     expect(make({ ...base, keys: { keys: [{ ...signer.publicJwk, kid: undefined }] } })).toThrow(/kid/);
     expect(make({ ...base, keys: 'http://keys.example.com/jwks.json' })).toThrow(/https/);
     expect(make({ ...base, keys: 'not a url' })).toThrow(/JWK set/);
