@@ -136,7 +136,7 @@ export function renderMarkdown(result) {
   out.push('');
   out.push('## Scenarios beyond the warm path (keyscope server)');
   out.push('');
-  out.push('One window each, after the rounds, on the same server; CPU µs/req as above.');
+  out.push('After the rounds, on the same server: one window each, after a warm-up like the rounds\' (the unknown-key flood warms up on other unknown keys); CPU µs/req as above.');
   out.push('');
   out.push('| framework | scenario | CPU µs/req | CPU ÷ valid key | req/s | ÷ valid key | p99 ms | store calls |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|');

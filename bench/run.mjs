@@ -1,10 +1,10 @@
-// `pnpm bench [--quick]`: HTTP throughput of keyscope against bare frameworks, a hand-written
-// check and the peers, plus the abuse and cold-path scenarios and the in-process micro
-// benchmarks. Servers run in their own processes; this process is the load generator, so the
-// CPU time read from each server's /proc/<pid>/stat is the server's alone.
-// Rounds are interleaved (A B C A B C …) and only ratios from the same round are compared.
-// A full run writes results/latest.*; --quick writes results/quick.* and --only results/partial.*,
-// so neither ever replaces the committed full run.
+// `pnpm bench [--quick]`: HTTP throughput and server CPU per request of keyscope against bare
+// frameworks, a no-op middleware, a hand-written check and the peers, plus the abuse and
+// cold-path scenarios and the in-process micro benchmarks. Servers run in their own processes;
+// this process is the load generator, so the CPU time read from each server's /proc/<pid>/stat
+// is the server's alone. Rounds are interleaved (A B C A B C …) and only ratios from the same
+// round are compared. A full run writes results/latest.*; --quick writes results/quick.* and
+// --only results/partial.*, so neither ever replaces the committed full run.
 import { fork, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request, Agent } from 'node:http';
@@ -16,9 +16,13 @@ import { renderMarkdown, renderSvg } from './report.mjs';
 const here = import.meta.dirname;
 const quick = process.argv.includes('--quick');
 // The cold path needs more keys than the server's cache holds: the quick run shrinks both.
+// prewarm: requests each server answers once, before its first round. V8 compiles a server's
+// hot paths over its first ~10,000 requests, on threads of the same process, so until then the
+// CPU per request is up to several times the settled cost; a warm-up counted in seconds gives a
+// slow server too few requests, the quick run's especially.
 const plan = quick
-  ? { rounds: 1, warmup: 1, duration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
-  : { rounds: 5, warmup: 3, duration: 10, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
+  ? { rounds: 1, prewarm: 10_000, warmup: 1, duration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
+  : { rounds: 5, prewarm: 30_000, warmup: 3, duration: 10, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
 // noop (a middleware that only calls next) is the control: what one layer costs, and how far
 // two servers doing the same work differ in a round. On Fastify `hand` is a synchronous hook
 // that calls done(), and `hand-async` the same check in an async hook (keyscope's shape).
@@ -192,6 +196,11 @@ async function measure(server, options) {
   return measured(server, options);
 }
 
+/** Before a server's first round: plan.prewarm requests, so the JIT has settled (see plan). */
+function prewarm(server, options) {
+  return autocannon({ url: `http://127.0.0.1:${server.port}/sites`, connections: plan.connections, pipelining: 1, amount: plan.prewarm, ...options });
+}
+
 const perRequest = (m) => (m.cpuUs == null ? '' : `, ${m.cpuUs.toFixed(1).padStart(6)} µs CPU/req`);
 
 const cycling = (keys) => {
@@ -203,6 +212,7 @@ const cycling = (keys) => {
 const http = {};
 for (const [framework, variants] of Object.entries(VARIANTS)) {
   const servers = await Promise.all(variants.map((variant) => startServer(framework, variant)));
+  for (const server of servers) await prewarm(server, { headers: headersFor(validKey) });
   http[framework] = { rounds: [] };
   for (let round = 0; round < plan.rounds; round++) {
     const results = {};
@@ -226,13 +236,19 @@ async function scenarios(server) {
   const out = {};
   const badChecksum = validKey.slice(0, -1) + (validKey.endsWith('A') ? 'B' : 'A');
   const unknown = Array.from({ length: 1000 }, () => generateKey());
+  const unknownForWarmup = Array.from({ length: 1000 }, () => generateKey());
+  const cold = { requests: cycling(coldSet) };
+  // Each scenario is warmed up like the rounds, so its window does not pay for compiling its path.
   const sequence = [
     ['valid', { headers: headersFor(validKey) }],
     ['badChecksum', { headers: headersFor(badChecksum) }],
-    ['unknown', { requests: cycling(unknown) }],
-    ['cold', { requests: cycling(coldSet) }],
+    // Warmed on other unknown keys: each measured one still costs its one store call.
+    ['unknown', { requests: cycling(unknown) }, { requests: cycling(unknownForWarmup) }],
+    // One unbroken cycle through warm-up and window: a key comes back only after all the others.
+    ['cold', cold],
   ];
-  for (const [name, options] of sequence) {
+  for (const [name, options, warmup = options] of sequence) {
+    await load(server.port, { ...warmup, duration: plan.warmup });
     server.reset();
     const m = await measured(server, options);
     const { storeCalls } = await server.stats();
@@ -354,6 +370,7 @@ async function storeComparison() {
     }
     // Each server walks the cold keys in its own unbroken cycle, warm-ups and rounds included, so
     // a key comes back to it only after all the others: more than its cache holds, always a miss.
+    for (const server of servers) await prewarm(server, { headers: headersFor(validKey) });
     const cold = new Map(servers.map((server) => [server, { requests: cycling(coldSet) }]));
     const paths = [
       ['warm', () => ({ headers: headersFor(validKey) })],
