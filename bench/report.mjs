@@ -47,6 +47,7 @@ export function summarize(result) {
         cpuBoundToHand: cpuMeasured ? median(rounds.map((r) => r.hand.cpuUs / r[variant].cpuUs)) : null,
         // One clock tick over the window's requests: the coarsest step a reading can take.
         resolution: Math.max(...rounds.map((r) => tickUs / r[variant].total)),
+        otherCores: rounds.every((r) => r[variant].otherCores != null) ? rounds.map((r) => r[variant].otherCores) : null,
       });
     }
   }
@@ -100,6 +101,19 @@ export function renderMarkdown(result) {
     out.push(
       `| ${r.framework} | ${label(result, r.framework, r.variant)} | ${cpu[0]} | ${cpu[1]} | ${r.variant === 'bare' ? dash : delta(r.addedToBare)} | ${r.cpu ? fmt(r.cpuToBare, 2) : dash} | ${r.variant === 'hand' || r.variant === 'bare' ? dash : delta(r.addedToHand)} | ` +
         `${fmt(r.rps.median)} | ${fmt(r.rps.min)}–${fmt(r.rps.max)} | ${fmt(r.toBare, 2)} | ${fmt(r.toHand, 2)} | ${r.p50} / ${r.p99} |`,
+    );
+  }
+  if (rows.every((r) => r.otherCores)) {
+    const background = Object.keys(result.http).map((framework) => {
+      const cores = spread(rows.filter((r) => r.framework === framework).flatMap((r) => r.otherCores));
+      return { framework, ...cores };
+    });
+    const busy = background.some((b) => b.median > 0.25);
+    out.push('');
+    out.push(
+      `Background: cores kept busy by other processes (neither the server nor the load generator) during the measured windows, of ${result.machine.cpus}: ` +
+        background.map((b) => `${b.framework} median ${fmt(b.median, 2)} (${fmt(b.min, 2)}–${fmt(b.max, 2)})`).join('; ') +
+        (busy ? '. **The machine was busy: other work on the same cores inflates CPU per request too, unevenly, so differences here are unreliable.**' : '.'),
     );
   }
   for (const r of rows.filter((x) => x.variant === 'keyscope' && x.addedToHandAsync)) {
@@ -164,7 +178,7 @@ export function renderMarkdown(result) {
 }
 
 /** Per store and path: medians of req/s, latency and store calls, and same-round ratios. */
-export function summarizeStore(store) {
+export function summarizeStore(store, result) {
   const rows = [];
   const stores = Object.keys(store.rounds[0] ?? {});
   for (const name of stores) {
@@ -180,6 +194,8 @@ export function summarizeStore(store) {
         p50: median(runs.map((m) => m.p50)),
         p99: median(runs.map((m) => m.p99)),
         cpu: runs.every((m) => m.cpuUs != null) ? spread(runs.map((m) => m.cpuUs)) : null,
+        // Everything else the machine did per request: for PostgreSQL, mostly the database.
+        otherUs: runs.every((m) => m.otherTicks != null) ? median(runs.map((m) => (m.otherTicks * 1e6) / (result.cpu?.clockTicks ?? 100) / m.total)) : null,
         storeCalls: median(runs.map((m) => m.storeCalls)),
         total: median(runs.map((m) => m.total)),
         bad: runs.reduce((sum, m) => sum + m.non2xx + m.errors, 0),
@@ -201,18 +217,18 @@ function renderStore(result) {
     `The keyscope server on ${store.framework}, once per store, in ${plan.rounds} interleaved round(s) of ${plan.duration} s after ${plan.warmup} s warm-up. ` +
       `*Warm*: one valid key (a cache hit). *Cold*: a different valid key per request, cycling through ${fmt(store.coldKeys)} keys, more than the cache of ${fmt(store.cacheMax)}, so nearly every request reads the store. ` +
       `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are \`findKeyByHash\` calls during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops. ` +
-      `CPU µs/req is the keyscope server process's alone: PostgreSQL's own processes are not counted, so the PostgreSQL rows understate what a request costs the machine.`,
+      `Server CPU µs/req is the keyscope server process's alone; *other CPU µs/req* is what every other process on the machine (the load generator aside) used per request meanwhile: on PostgreSQL mostly the database, plus whatever else was running.`,
   );
   out.push('');
-  out.push('| store | path | server CPU µs/req | range | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| store | path | server CPU µs/req | range | other CPU µs/req | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const names = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
-  for (const r of summarizeStore(store)) {
+  for (const r of summarizeStore(store, result)) {
     const bad = r.bad ? ` (**${fmt(r.bad)} non-2xx/errors**)` : '';
-    const cpu = r.cpu ? [fmt(r.cpu.median, 1), `${fmt(r.cpu.min, 1)}–${fmt(r.cpu.max, 1)}`] : [dash, dash];
+    const cpu = r.cpu ? [fmt(r.cpu.median, 1), `${fmt(r.cpu.min, 1)}–${fmt(r.cpu.max, 1)}`, r.otherUs == null ? dash : fmt(r.otherUs, 1)] : [dash, dash, dash];
     out.push(`| ${names[r.store] ?? r.store} | ${r.path} | ${cpu.join(' | ')} | ${fmt(r.rps)}${bad} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.toWarm, 2)} | ${fmt(r.toSqlite, 2)} | ${r.p50} | ${r.p99} | ${fmt(r.storeCalls)} / ${fmt(r.total)} |`);
   }
-  if (store.postgres.skipped) out.push(`| PostgreSQL | warm, cold | not measured | | | | | | | | |`);
+  if (store.postgres.skipped) out.push(`| PostgreSQL | warm, cold | not measured | | | | | | | | | |`);
   return out;
 }
 

@@ -94,6 +94,14 @@ function cpuTicks(pid) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
+// The whole machine's busy ticks (/proc/stat: user, nice, system, irq, softirq, steal), so a
+// window can say how much CPU went to processes that are neither the server nor this one: the
+// noise that CPU per request is meant to see through, and does only in part.
+function machineBusyTicks() {
+  if (!hasProc) return NaN;
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].split(/\s+/).slice(1).map(Number);
+  return user + nice + system + irq + softirq + steal;
+}
 const reason = (error) => error?.message || error?.code || error?.errors?.map((e) => e.message).join('; ') || String(error);
 
 // --- PostgreSQL: is it there? (said now, so a missing server is no surprise at the end) ---
@@ -178,16 +186,24 @@ function load(port, { duration, headers, requests, connections = plan.connection
   return autocannon({ url: `http://127.0.0.1:${port}/sites`, connections, pipelining: 1, duration, headers, requests });
 }
 
-/** One measured window: autocannon's numbers and the server's CPU time per answered request. */
+/**
+ * One measured window: autocannon's numbers, the server's CPU time per answered request, and
+ * the cores that other processes kept busy meanwhile (otherCores).
+ */
 async function measured(server, options) {
-  const before = cpuTicks(server.child.pid);
+  const started = performance.now();
+  const before = [cpuTicks(server.child.pid), cpuTicks(process.pid), machineBusyTicks()];
   const r = await load(server.port, { ...options, duration: plan.duration });
-  const ticks = cpuTicks(server.child.pid) - before;
+  const [ticks, own, machine] = [cpuTicks(server.child.pid), cpuTicks(process.pid), machineBusyTicks()].map((t, i) => t - before[i]);
+  const seconds = (performance.now() - started) / 1000;
   const total = r.requests.total;
+  const cpu = Number.isFinite(ticks);
   return {
     rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total,
-    cpuTicks: Number.isFinite(ticks) ? ticks : null,
-    cpuUs: Number.isFinite(ticks) && total > 0 ? (ticks * 1e6) / clockTicks / total : null,
+    cpuTicks: cpu ? ticks : null,
+    cpuUs: cpu && total > 0 ? (ticks * 1e6) / clockTicks / total : null,
+    otherTicks: cpu ? Math.max(0, machine - ticks - own) : null,
+    otherCores: cpu ? Math.max(0, machine - ticks - own) / clockTicks / seconds : null,
   };
 }
 
