@@ -4,7 +4,7 @@
 // this process is the load generator, so the CPU time read from each server's /proc/<pid>/stat
 // is the server's alone. Rounds are interleaved (A B C A B C …) and only ratios from the same
 // round are compared. A full run writes results/latest.*; --quick writes results/quick.* and
-// --only results/partial.*, so neither ever replaces the committed full run.
+// --only (quick or not) results/partial.*, so neither ever replaces the committed full run.
 import { fork, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request, Agent } from 'node:http';
@@ -39,7 +39,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split('
 if (only) for (const framework of Object.keys(VARIANTS)) if (!only.includes(framework)) delete VARIANTS[framework];
 const runStore = !only || only.includes('store');
 const PEERS = { express: 'passport-headerapikey', fastify: '@fastify/bearer-auth' };
-const outName = quick ? 'quick' : only ? 'partial' : 'latest';
+// A partial run, quick or not, never replaces a complete quick run's files.
+const outName = only ? 'partial' : quick ? 'quick' : 'latest';
 // The store comparison runs on one framework: the store path is the same code under all four
 // (the adapters call one authenticate()), and 4 × 4 × 13 s per round would add ~17 min to the
 // full run. Fastify: the fastest server here, so the store's cost shows most.
