@@ -87,7 +87,7 @@ export function renderMarkdown(result) {
         `The clock counts in ticks of ${fmt(tick)} ms (CLK_TCK ${result.cpu.clockTicks}), and a window's reading can be off by up to one tick: ` +
         `at most ${fmt(coarsest.resolution, 2)} µs/req here (${coarsest.framework} ${label(result, coarsest.framework, coarsest.variant)}, the window with the fewest requests). ` +
         `The no-op middleware is the noise control: its + µs over bare is what one layer costs plus how far two servers doing the same work differ, so smaller differences are not resolved. ` +
-        `CPU per request is steadier than req/s on a shared machine but not immune: a server answering fewer requests per event-loop turn spends more per request.`,
+        `CPU per request is not immune to other work on the machine either: see *Background* below the table.`,
     );
   } else {
     out.push('Server CPU time was not measured (no /proc on this system): req/s only.');
