@@ -431,6 +431,15 @@ const micro = JSON.parse(
   }),
 );
 
+// Signed keys (warm against opaque, cold verification against jose's own) and the cold path
+// (a miss through authenticate() against the store's bare findKeyByHash), each in a fresh process.
+const microJson = (file, args) =>
+  JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(here, file), '--json', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+log('micro: signed keys…');
+const signed = microJson('micro/signed.mjs', [String(plan.microRounds)]);
+log('micro: cold path…');
+const cold = microJson('micro/cold.mjs', [String(plan.microRounds), String(plan.coldKeys)]);
+
 // --- report -------------------------------------------------------------------------------
 const result = {
   date: new Date().toISOString(),
@@ -442,6 +451,8 @@ const result = {
   http,
   ...(storeResult && { store: storeResult }),
   micro,
+  signed,
+  cold,
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, `results/${outName}.json`), JSON.stringify(result, null, 2) + '\n');

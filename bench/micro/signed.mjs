@@ -2,12 +2,12 @@
 //  - warm: a cached signed key against a cached opaque key, both awaited as a middleware does;
 //  - cold: a signed key verified on every request (no verified-token cache) through
 //    authenticate(), beside jose's own jwtVerify on the same token and key, for EdDSA and ES256.
-// `node micro/signed.mjs` prints a table; `--json ROUNDS` prints JSON (run.mjs).
+// `node micro/signed.mjs [ROUNDS]` prints a table; with `--json`, JSON (run.mjs).
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 
-const json = process.argv[2] === '--json';
-const rounds = Number(process.argv[3] ?? 5);
+const json = process.argv.includes('--json');
+const rounds = Number(process.argv.slice(2).find((arg) => arg !== '--json') ?? 5);
 const WARM_N = 300_000;
 const COLD_N = 3_000;
 const ISSUER = 'https://bench.test';

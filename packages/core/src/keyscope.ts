@@ -206,7 +206,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const ref = typeof digest === 'string' ? digest : await digest;
     // One clock reading serves a warm decision; after a store read, the clock is read again.
     let at = now();
-    let entry = resolver.cached(ref, at);
+    let entry = resolver.cached(ref, at, key);
     if (entry === undefined) {
       // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
       if (!resolver.plausible(key)) return refuseKey(input);

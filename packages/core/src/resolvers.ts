@@ -15,7 +15,7 @@ export interface KeyResolver {
   /** The key's cache identity: a SHA-256 (synchronous where Node's crypto is). Never the key itself. */
   ref(key: string): string | Promise<string>;
   /** The cached answer for the key at `now`, or `undefined` when it must be loaded. */
-  cached(ref: string, now: number): CachedKey | typeof NOT_FOUND | undefined;
+  cached(ref: string, now: number, key: string): CachedKey | typeof NOT_FOUND | undefined;
   /** The offline checks a key passes before it costs a store read or a signature check. */
   plausible(key: string): boolean;
   /** Look the key up (or verify it); rejects when the store or the key source fails. */

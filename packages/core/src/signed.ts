@@ -1,6 +1,7 @@
 import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { digestKey, ID_PATTERN } from './key-format.js';
-import { AnswerCache, NOT_FOUND, type CachedKey } from './key-cache.js';
+import { LRUCache } from 'lru-cache';
+import { NOT_FOUND, type CachedKey } from './key-cache.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
 import { SharedReads, withTimeout } from './shared-reads.js';
@@ -198,15 +199,79 @@ export interface SignedClaims {
   expiresAt: number;
 }
 
+/** Characters of an Ed25519 or P-256 signature in base64url (64 bytes). */
+const SIGNATURE_LENGTH = 86;
+
 /**
- * Verifies signed keys and keeps the verified ones, by the whole token's SHA-256 (never the token),
- * for the cache TTL (`exp` is checked on every request): a warm signed key costs what a warm opaque
- * key does. Tokens refused for what they are (forged, expired, unknown `kid`) are kept briefly in
- * a smaller LRU.
+ * Verified tokens for the cache TTL (`exp` is checked on every request), and refused ones for the
+ * negative TTL in a smaller LRU, like opaque keys' answers. An entry is found by the SHA-256 of the
+ * token's signature and holds the token's signed part (header and claims: nothing secret), which
+ * must equal the request's: the whole token is bound, a quarter of it is hashed, and nothing a
+ * token could be rebuilt from is kept. Deadlines count from the cache's creation (small integers).
+ */
+class SignedAnswers {
+  private readonly found: LRUCache<string, { entry: CachedKey; signed: string }>;
+  private readonly missing: LRUCache<string, { until: number; signed: string }>;
+  private readonly origin: number;
+
+  constructor(
+    private readonly limits: { max: number; ttlMs: number; negativeMax: number; negativeTtlMs: number },
+    now: number,
+  ) {
+    this.found = new LRUCache({ max: limits.max });
+    this.missing = new LRUCache({ max: limits.negativeMax });
+    this.origin = now;
+  }
+
+  get(ref: string, token: string, now: number): CachedKey | typeof NOT_FOUND | undefined {
+    const at = now - this.origin;
+    const hit = this.found.get(ref);
+    if (hit !== undefined && sameSignedPart(token, hit.signed)) {
+      if (hit.entry.cachedUntil > at) return hit.entry;
+      this.found.delete(ref);
+    }
+    const refused = this.missing.get(ref);
+    if (refused !== undefined && sameSignedPart(token, refused.signed)) {
+      if (refused.until > at) return NOT_FOUND;
+      this.missing.delete(ref);
+    }
+    return undefined;
+  }
+
+  set(ref: string, token: string, entry: CachedKey | typeof NOT_FOUND, now: number): void {
+    const at = now - this.origin;
+    const signed = signedPart(token);
+    if (entry === NOT_FOUND) {
+      if (this.limits.negativeTtlMs > 0) this.missing.set(ref, { until: at + this.limits.negativeTtlMs, signed });
+    } else if (this.limits.ttlMs > 0) {
+      entry.cachedUntil = at + this.limits.ttlMs;
+      this.found.set(ref, { entry, signed });
+    }
+  }
+
+  clear(): void {
+    this.found.clear();
+    this.missing.clear();
+  }
+}
+
+/** A token without its signature and the dot before it, as a string of its own: a slice would keep the whole token alive. */
+function signedPart(token: string): string {
+  return JSON.parse(JSON.stringify(token.slice(0, token.length - SIGNATURE_LENGTH - 1))) as string;
+}
+
+/** Is `signed` the part of `token` before its 86-character signature? */
+function sameSignedPart(token: string, signed: string): boolean {
+  return token.length === signed.length + SIGNATURE_LENGTH + 1 && token.charCodeAt(signed.length) === 46 /* . */ && token.slice(0, signed.length) === signed;
+}
+
+/**
+ * Verifies signed keys and keeps the verified ones (see {@link SignedAnswers}): a warm signed key
+ * costs about what a warm opaque key does.
  */
 export class SignedKeys implements KeyResolver {
   readonly operation = 'verifySignedKey';
-  private readonly answers: AnswerCache;
+  private readonly answers: SignedAnswers;
   private readonly reads: SharedReads;
   private readonly denials: DenyList;
   private jose: Promise<Jose> | undefined;
@@ -222,17 +287,17 @@ export class SignedKeys implements KeyResolver {
     if (typeof store.listKeyDenials !== 'function') {
       throw new TypeError('options.signedKeys needs a store that implements listKeyDenials (the deny-list of revoked signed keys)');
     }
-    this.answers = new AnswerCache(limits, now());
+    this.answers = new SignedAnswers(limits, now());
     this.reads = new SharedReads(timeoutMs);
     this.denials = new DenyList(store, options.denyListMaxAgeMs, timeoutMs, now);
   }
 
-  /** Is this a signed key to verify (not an opaque key)? Decided on its shape and size alone, before any parsing. */
+  /**
+   * Is this a signed key to verify (not an opaque key)? Decided on its size, its start and the dot
+   * before a 64-byte signature, in constant time; the full check waits for a cache miss.
+   */
   fits(key: string): boolean {
-    if (key.length > this.options.maxLength || !key.startsWith('eyJ')) return false;
-    // Two dots, not four (a JWE). The full character check waits for a cache miss.
-    const second = key.indexOf('.', key.indexOf('.') + 1);
-    return second !== -1 && key.indexOf('.', second + 1) === -1;
+    return key.length <= this.options.maxLength && key.charCodeAt(key.length - SIGNATURE_LENGTH - 1) === 46 /* . */ && key.startsWith('eyJ');
   }
 
   /** Its shape chose this resolver, and the shape bounds its size: nothing more to check before hashing. */
@@ -240,9 +305,9 @@ export class SignedKeys implements KeyResolver {
     return true;
   }
 
-  /** The whole token's hash. */
+  /** The hash of the token's signature (its last 86 characters); the entry it finds is checked against the rest. */
   ref(key: string): string | Promise<string> {
-    return digestKey(key);
+    return digestKey(key.slice(-SIGNATURE_LENGTH));
   }
 
   /**
@@ -263,18 +328,20 @@ export class SignedKeys implements KeyResolver {
   }
 
   /** The cached answer for a token's hash, or `undefined` when it must be verified. */
-  cached(hash: string, now: number): CachedKey | typeof NOT_FOUND | undefined {
-    return this.answers.get(hash, now);
+  cached(ref: string, now: number, token: string): CachedKey | typeof NOT_FOUND | undefined {
+    return this.answers.get(ref, token, now);
   }
 
   /** Verify a token (one verification for concurrent requests with it); rejects when the key source fails. */
-  load(hash: string, token: string): Promise<CachedKey | typeof NOT_FOUND> {
+  load(ref: string, token: string): Promise<CachedKey | typeof NOT_FOUND> {
+    // Requests share a verification only when they carry the very same token.
     return this.reads.read<CachedKey | typeof NOT_FOUND>(
-      hash,
+      `${ref}${token.slice(0, -SIGNATURE_LENGTH)}`,
       () => this.verify(token),
-      (entry) => this.answers.set(hash, entry, this.now()),
+      (entry) => this.answers.set(ref, token, entry, this.now()),
     );
   }
+
 
   /** A key changed somewhere (revoked, rotated): the deny-list is reloaded before the next decision. */
   changed(): void {
@@ -284,7 +351,7 @@ export class SignedKeys implements KeyResolver {
   /** Forget every verified token (the deny-list too). */
   clear(): void {
     this.reads.invalidate();
-    this.answers.delete();
+    this.answers.clear();
     this.denials.changed();
   }
 

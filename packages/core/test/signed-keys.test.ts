@@ -225,6 +225,26 @@ describe('signed keys', () => {
     }
   });
 
+  it('never shares a verification in flight with a token that only shares its signature', async () => {
+    const fresh = keyscopeWith(seededStore(), signer);
+    const key = await fresh.keys.createSigned({ ownerId: 'usr_1', name: 'concurrent', level: 'user', expiresIn: 60_000 });
+    const [header, payload, signature] = key.key.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const forged = `${header}.${b64({ ...claims, sub: 'usr_2' })}.${signature}`;
+    const [real, fake, fakeFirst] = await Promise.all([
+      fresh.authenticate(request(key.key, 'proj_a')),
+      fresh.authenticate(request(forged, 'proj_c')),
+      fresh.authenticate(request(forged, 'proj_c')),
+    ]);
+    expect(code(real)).toBe('ok');
+    expect(code(fake)).toBe('invalid_api_key');
+    expect(code(fakeFirst)).toBe('invalid_api_key');
+    // In the other order too: the forged token first, then the real one while it is verified.
+    const again = keyscopeWith(seededStore(), signer);
+    const results = await Promise.all([again.authenticate(request(forged, 'proj_c')), again.authenticate(request(key.key, 'proj_a'))]);
+    expect(results.map(code)).toEqual(['invalid_api_key', 'ok']);
+  });
+
   it('caches a verified token no longer than its exp', async () => {
     let clock = Date.now();
     const short = keyscopeWith(seededStore(), signer, {}, { now: () => clock, cache: { ttlMs: 600_000 } });
