@@ -93,7 +93,7 @@ describe('keys create', () => {
   it('--json prints { key, record } with exactly the documented fields', async () => {
     const { key, record } = await createKey(['--owner', 'u1', '--name', 'ci', '--level', 'project', '--project', 'proj_a', '--expires-in', '30d']);
     expect(isWellFormedKey(key)).toBe(true);
-    expect(Object.keys(record).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'level', 'name', 'ownerId', 'projectId', 'start'].sort());
+    expect(Object.keys(record).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'kind', 'level', 'name', 'ownerId', 'projectId', 'start'].sort());
     expect(record).toEqual({
       id: expect.stringMatching(/^key_/),
       name: 'ci',
@@ -101,6 +101,7 @@ describe('keys create', () => {
       level: 'project',
       projectId: 'proj_a',
       start: key.slice(0, 7),
+      kind: 'opaque',
       createdAt: expect.stringMatching(ISO),
       expiresAt: expect.stringMatching(ISO),
     });
