@@ -1,11 +1,9 @@
 import { KeyscopeError } from './errors.js';
-import { digestKey, generateKey, generateKeyId, hasKeyShape, ID_PATTERN, isWellFormedKey, keyStart } from './key-format.js';
+import { digestKey, generateKey, generateKeyId, hasKeyShape, ID_PATTERN, isWellFormedKey, keyStart, MAX_TIME } from './key-format.js';
 import type { SignedKeys } from './signed.js';
 import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, Project, ProjectDirectory } from './types.js';
 
 export { ID_PATTERN } from './key-format.js';
-/** The latest instant a JavaScript Date can hold. */
-const MAX_TIME = 8.64e15;
 const ADMIN_METHODS = ['createKey', 'getKey', 'listKeys', 'revokeKey', 'setKeyExpiry', 'getUsage'] as const;
 
 /** A key record as the admin API returns it: everything but the hash. */

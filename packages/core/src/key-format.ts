@@ -11,6 +11,8 @@ export const KEY_RANDOM_LENGTH = 30;
 export const KEY_CHECKSUM_LENGTH = 6;
 /** Default key prefix: keys look like `ks_<30 random><6 checksum>`. */
 export const DEFAULT_KEY_PREFIX = 'ks';
+/** The latest instant a JavaScript Date can hold (epoch ms). */
+export const MAX_TIME = 8.64e15;
 /** Project, owner and key ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-`. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;

@@ -1,7 +1,7 @@
 import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
-import { digestKey, ID_PATTERN } from './key-format.js';
 import { LRUCache } from 'lru-cache';
 import { NOT_FOUND, type CachedKey } from './key-cache.js';
+import { digestKey, ID_PATTERN, MAX_TIME } from './key-format.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
 import { SharedReads, withTimeout } from './shared-reads.js';
@@ -16,8 +16,9 @@ export type SignedKeyAlgorithm = 'EdDSA' | 'ES256';
 const ALGORITHMS: readonly SignedKeyAlgorithm[] = ['EdDSA', 'ES256'];
 /**
  * What jose throws for a token that is simply not good (forged, expired, for someone else, signed
- * by a key not in the set): a 401. Anything else (a JWKS that cannot be fetched, a lookup that
- * throws) is the key source failing: a 503, never a 401 and never a pass.
+ * by a key not in the set). A key lookup that throws one of these has found no key for the token:
+ * a 401. Anything else it throws (a JWKS that cannot be fetched) is the key source failing: a 503,
+ * never a 401 and never a pass.
  */
 const REFUSED = new Set([
   'ERR_JOSE_ALG_NOT_ALLOWED',
@@ -32,8 +33,6 @@ const REFUSED = new Set([
 ]);
 // Three base64url segments, the first two JSON objects (`{"` encodes as `eyJ`). A JWE has five.
 const JWS_SHAPE = /^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-/** The latest instant a JavaScript Date can hold. */
-const MAX_TIME = 8.64e15;
 // An Ed25519 or P-256 signature is 64 bytes: 86 base64url characters, the last carrying 2 bits
 // (A, Q, g or w). Any other last character spells the same bytes another way: one token, one spelling.
 const SIGNATURE = /\.[A-Za-z0-9_-]{85}[AQgw]$/;
@@ -94,8 +93,9 @@ export function resolveSignedOptions(value: SignedKeyOptions, defaults: { ttlMs:
   if (value === null || typeof value !== 'object') throw new TypeError(`${at} must be an object with issuer, audience and keys`);
   const issuer = text(value.issuer, `${at}.issuer`);
   const audience = text(value.audience, `${at}.audience`);
-  const algorithms = [...(value.algorithms ?? ALGORITHMS)];
-  if (!Array.isArray(value.algorithms ?? ALGORITHMS) || algorithms.length === 0 || algorithms.some((alg) => !ALGORITHMS.includes(alg))) {
+  const given: unknown = value.algorithms ?? ALGORITHMS;
+  const algorithms = Array.isArray(given) ? [...(given as SignedKeyAlgorithm[])] : [];
+  if (algorithms.length === 0 || algorithms.some((alg) => !ALGORITHMS.includes(alg))) {
     throw new TypeError(`${at}.algorithms must be a non-empty list of ${ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value.algorithms)}`);
   }
   const remote = value.remote ?? {};
@@ -108,10 +108,15 @@ export function resolveSignedOptions(value: SignedKeyOptions, defaults: { ttlMs:
     if (!algorithms.includes(alg)) throw new TypeError(`${at}.signing.alg ${alg} is not in ${at}.algorithms: its keys would be refused`);
     signing = { key, kid: text(kid, `${at}.signing.kid`), alg };
   }
+  const keys = keySource(value.keys, `${at}.keys`, algorithms);
+  // Keys signed with a kid the local set lacks would be refused by every instance verifying with it.
+  if (signing && !(keys instanceof URL) && typeof keys !== 'function' && !keys.keys.some((jwk) => jwk.kid === signing!.kid)) {
+    throw new TypeError(`${at}.signing.kid ${JSON.stringify(signing.kid)} is not in ${at}.keys: add the signing key's public half`);
+  }
   return {
     issuer,
     audience,
-    keys: keySource(value.keys, `${at}.keys`, algorithms),
+    keys,
     algorithms,
     clockToleranceSeconds: wholeNumberOption(value.clockToleranceSeconds ?? 5, `${at}.clockToleranceSeconds`, 0),
     maxLength: wholeNumberOption(value.maxLength ?? 2_048, `${at}.maxLength`, 64),

@@ -299,6 +299,8 @@ describe('signed keys', () => {
     expect(make({ ...base, keys: 'not a url' })).toThrow(/JWK set/);
     expect(make({ ...base, signing: { key: signer.publicJwk, kid: 'k1' } })).toThrow(/private/);
     expect(make({ ...base, maxLength: 10 })).toThrow(RangeError);
+    expect(make({ ...base, algorithms: 'EdDSA' })).toThrow(/algorithms/);
+    expect(make({ ...base, signing: { key: signer.privateKey, kid: 'not-in-the-set' } })).toThrow(/signing\.kid "not-in-the-set" is not in/);
     expect(make(base, { findKeyByHash: store.findKeyByHash, ownsProject: store.ownsProject, listProjects: store.listProjects })).toThrow(/listKeyDenials/);
     expect(make({ ...base, keys: 'https://keys.example.com/jwks.json' })).not.toThrow();
   });
