@@ -4,6 +4,7 @@
 import { measure } from 'mitata';
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { createHandCheck } from '../hand-check.mjs';
+import { interleaved } from './rounds.mjs';
 
 const json = process.argv.includes('--json');
 const [roundsArg, keysArg, iterationsArg] = process.argv.slice(2).filter((arg) => arg !== '--json');
@@ -33,15 +34,7 @@ const cases = {
   handAwaited: () => loopAwait(() => handCheck(headers)),
   authenticateAwaited: () => loopAwait(() => ks.authenticate(input)),
 };
-const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
-for (let round = 0; round < rounds + 1; round++) {
-  for (const [name, run] of Object.entries(cases)) {
-    const ns = await run();
-    if (round > 0) samples[name].push(ns); // round 0 warms the JIT
-  }
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const ns = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+const ns = await interleaved(cases, rounds);
 await ks.close();
 
 // Memory: N keys resolved once each, so all N sit in the cache.

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createKeyscope, generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
 import { SqliteStore } from '@keyscope/sqlite';
+import { interleaved } from './rounds.mjs';
 
 const json = process.argv.includes('--json');
 const [roundsArg, keysArg] = process.argv.slice(2).filter((arg) => arg !== '--json');
@@ -63,15 +64,7 @@ const cases = {
     return ns;
   },
 };
-const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
-for (let round = 0; round < rounds + 1; round++) {
-  for (const [name, run] of Object.entries(cases)) {
-    const ns = await run();
-    if (round > 0) samples[name].push(ns); // round 0 warms the JIT
-  }
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const ns = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+const ns = await interleaved(cases, rounds);
 store.close();
 for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
 

@@ -5,6 +5,7 @@
 // `node micro/signed.mjs [ROUNDS]` prints a table; with `--json`, JSON (run.mjs).
 import { createKeyscope, MemoryStore } from '@keyscope/core';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { interleaved } from './rounds.mjs';
 
 const json = process.argv.includes('--json');
 const rounds = Number(process.argv.slice(2).find((arg) => arg !== '--json') ?? 5);
@@ -59,15 +60,7 @@ const cases = {
   coldES256: () => loop(COLD_N, () => cold.authenticate(esInput)),
   joseES256: () => loop(COLD_N, () => jwtVerify(esKey.key, localSet, joseOptions)),
 };
-const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
-for (let round = 0; round < rounds + 1; round++) {
-  for (const [name, run] of Object.entries(cases)) {
-    const ns = await run();
-    if (round > 0) samples[name].push(ns); // round 0 warms the JIT
-  }
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const ns = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+const ns = await interleaved(cases, rounds);
 for (const ks of [warm, esIssuer, cold]) await ks.close();
 
 const result = {
