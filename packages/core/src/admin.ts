@@ -147,19 +147,9 @@ export function createKeyAdmin(deps: {
 
   async function issue(fields: Fields, given?: string) {
     const key = given ?? generateKey(deps.prefix);
-    const record: KeyRecord = {
-      id: generateKeyId(),
-      ...fields,
-      hash: await digestKey(key),
-      // A foreign key's start is shown too: its first four characters only.
-      start: given === undefined || isWellFormedKey(key, deps.prefix) ? keyStart(key) : key.slice(0, 4),
-      createdAt: new Date(deps.now()),
-      revokedAt: null,
-      lastUsedAt: null,
-      kind: 'opaque',
-    };
-    await store().createKey(record);
-    return { key, record: publicRecord(record) };
+    // A foreign key's start is shown too: its first four characters only.
+    const start = given === undefined || isWellFormedKey(key, deps.prefix) ? keyStart(key) : key.slice(0, 4);
+    return persist(key, { id: generateKeyId(), ...fields, start, createdAt: new Date(deps.now()), kind: 'opaque' });
   }
 
   /** A signed key: its token names its record's id (`jti`); only the token's hash is stored. */
@@ -169,18 +159,14 @@ export function createKeyAdmin(deps: {
     const id = generateKeyId();
     const issuedAt = deps.now();
     const key = await signer.sign({ keyId: id, ownerId: fields.ownerId, name: fields.name, level: fields.level, projectId: fields.projectId, issuedAt, expiresAt: fields.expiresAt.getTime() });
-    const record: KeyRecord = {
-      id,
-      ...fields,
-      // `exp` holds whole seconds: the record says what the token says.
-      expiresAt: new Date(Math.floor(fields.expiresAt.getTime() / 1000) * 1000),
-      hash: await digestKey(key),
-      start: key.slice(0, SIGNED_START_LENGTH),
-      createdAt: new Date(issuedAt),
-      revokedAt: null,
-      lastUsedAt: null,
-      kind: 'signed',
-    };
+    // `exp` holds whole seconds: the record says what the token says.
+    const expiresAt = new Date(Math.floor(fields.expiresAt.getTime() / 1000) * 1000);
+    return persist(key, { id, ...fields, expiresAt, start: key.slice(0, SIGNED_START_LENGTH), createdAt: new Date(issuedAt), kind: 'signed' });
+  }
+
+  /** Store a new key's record (its hash, never the key) and hand back the key and the public record. */
+  async function persist(key: string, fields: Omit<KeyRecord, 'hash' | 'revokedAt' | 'lastUsedAt'>) {
+    const record: KeyRecord = { ...fields, hash: await digestKey(key), revokedAt: null, lastUsedAt: null };
     await store().createKey(record);
     return { key, record: publicRecord(record) };
   }

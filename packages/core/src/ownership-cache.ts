@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { ID_PATTERN } from './admin.js';
+import { ID_PATTERN } from './key-format.js';
 import { SharedReads } from './shared-reads.js';
 import type { ProjectDirectory } from './types.js';
 
