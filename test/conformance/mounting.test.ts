@@ -20,7 +20,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFixture, type Fixture, type KeyName } from './fixture.js';
+import { createFixture, createSignedFixture, type Fixture, type KeyName } from './fixture.js';
 import { send } from './http.js';
 
 interface Running {
@@ -261,9 +261,10 @@ const NO_KEY: ReadonlyArray<{ name: string; key?: KeyName | string }> = [
   { name: 'a bad-checksum key', key: 'badChecksum' as KeyName },
 ];
 
-const fixture: Fixture = await createFixture();
+// Every mounting with opaque keys, and again with signed keys (a forged signature as the bad key).
+const FIXTURES: readonly Fixture[] = [await createFixture(), await createSignedFixture()];
 
-describe.each(MOUNTINGS)('$adapter: $name', (mounting) => {
+describe.each(FIXTURES.flatMap((fixture) => MOUNTINGS.map((mounting) => ({ fixture, mounting, kind: fixture.kind, adapter: mounting.adapter, name: mounting.name }))))('$kind keys, $adapter: $name', ({ fixture, mounting }) => {
   let app: Running;
   const ran: string[] = [];
   beforeAll(async () => {
