@@ -9,6 +9,8 @@ export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
 export { dateFromEpoch, recordFromRow } from './types.js';
 export { wholeNumberOption } from './options.js';
+export { nextQuotaReset, quotaAt } from './limits.js';
+export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
 export { MemoryThrottle, throttleClient } from './throttle.js';
 export type { AttemptThrottle, ThrottleVerdict } from './throttle.js';
 export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';

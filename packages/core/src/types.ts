@@ -1,3 +1,5 @@
+import type { KeyLimitsUpdate, Quota, QuotaTake, RateLimit } from './limits.js';
+
 /** Access level of a key: a user's whole account, or one project. */
 export type KeyLevel = 'user' | 'project';
 
@@ -32,6 +34,10 @@ export interface KeyRecord {
   start: string;
   /** `signed` for a signed key (`keys.createSigned`); absent or `opaque` for any other. */
   kind?: KeyKind;
+  /** Requests per window this key may make; absent or `null`: none of its own (the level's default applies). */
+  rateLimit?: RateLimit | null;
+  /** Requests this key may make in all, or per UTC day or month; absent or `null`: unlimited. */
+  quota?: Quota | null;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
@@ -145,6 +151,17 @@ export interface KeyAdminStore extends KeyStore {
    * Entries whose `until` has passed may be dropped. Needed to revoke or rotate a signed key.
    */
   denyKey?(denial: KeyDenial): Promise<void>;
+  /**
+   * Keys with a quota only: take one unit of `keyId`'s quota at `at`, atomically (two instances
+   * can never both take the last unit). A refill that is due (`resetAt` ≤ `at`) is applied
+   * first. `null` when the key has no quota or does not exist. Needed for keys with a quota.
+   */
+  consumeQuota?(keyId: string, at: Date): Promise<QuotaTake | null>;
+  /**
+   * Change a key's limits (a field left `undefined` stays, `null` removes it) and report
+   * `{ kind: 'key', keyId }` to subscribers; `false` when no such key. Needed by `keys.setLimits`.
+   */
+  setKeyLimits?(keyId: string, limits: KeyLimitsUpdate): Promise<boolean>;
   /** Add batched usage: counts are added per key and day, `lastUsedAt` only moves forward. */
   recordUsage(entries: UsageEntry[]): Promise<void>;
   /** A key's usage, or `null` when no such key. */
@@ -171,6 +188,14 @@ export interface KeyRow {
   last_used_at: number | null;
   /** `'opaque'` or `'signed'`; a store without the column leaves it out (opaque). */
   kind?: KeyKind;
+  /** The rate limit, both or neither; a store without the columns leaves them out. */
+  rate_limit?: number | null;
+  rate_window_ms?: number | null;
+  /** The quota: `quota_limit` null means none; `quota_reset_at` null means it never refills. */
+  quota_limit?: number | null;
+  quota_remaining?: number | null;
+  quota_refill?: 'day' | 'month' | null;
+  quota_reset_at?: number | null;
 }
 
 /**
@@ -203,5 +228,15 @@ export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null 
     revokedAt: date(row.revoked_at),
     lastUsedAt: date(row.last_used_at),
     kind: row.kind === 'signed' ? 'signed' : 'opaque',
+    rateLimit: row.rate_limit == null || row.rate_window_ms == null ? null : { limit: Number(row.rate_limit), windowMs: Number(row.rate_window_ms) },
+    quota:
+      row.quota_limit == null
+        ? null
+        : {
+            limit: Number(row.quota_limit),
+            remaining: Number(row.quota_remaining ?? 0),
+            refill: row.quota_refill === 'day' || row.quota_refill === 'month' ? row.quota_refill : null,
+            resetAt: row.quota_reset_at == null ? null : new Date(Number(row.quota_reset_at)),
+          },
   };
 }

@@ -1,0 +1,76 @@
+/**
+ * Per-key rate limits and quotas: the shapes stores keep and limiters count, and the UTC
+ * calendar a quota refills on. Counting lives in `rate-limit.ts` (requests per window) and in
+ * the stores (`consumeQuota`, durable).
+ */
+
+/** At most `limit` requests per `windowMs`, counted per key (GCRA: the window refills evenly). */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+/** When a quota starts again: at 00:00 UTC each day, or on the 1st of each month. */
+export type QuotaRefill = 'day' | 'month';
+
+/**
+ * A key's quota as a store keeps it: `remaining` of `limit` requests, in all (`refill: null`)
+ * or until `resetAt`, when `remaining` becomes `limit` again (applied by the store on the first
+ * request after it).
+ */
+export interface Quota {
+  limit: number;
+  remaining: number;
+  refill: QuotaRefill | null;
+  /** The next refill (epoch-based `Date`); `null` when the quota never refills. */
+  resetAt: Date | null;
+}
+
+/** What one atomic `consumeQuota` answered. */
+export interface QuotaTake {
+  /** Whether this request got one of the remaining units (`false`: the quota is used up). */
+  granted: boolean;
+  /** Units left after this request. */
+  remaining: number;
+  limit: number;
+  /** The next refill, or `null` when the quota never refills. */
+  resetAt: Date | null;
+}
+
+/**
+ * A key's limits as set by `keys.create` or `keys.setLimits`: a field left out stays as it is,
+ * `null` removes it. A quota's `remaining` defaults to its `limit`.
+ */
+export interface KeyLimitsInput {
+  rateLimit?: RateLimit | null;
+  quota?: { limit: number; remaining?: number; refill?: QuotaRefill | null } | null;
+}
+
+/** What a store writes for `setKeyLimits`: `undefined` leaves a field, `null` removes it. */
+export interface KeyLimitsUpdate {
+  rateLimit?: RateLimit | null;
+  quota?: Quota | null;
+}
+
+/**
+ * The first refill moment after `at` (epoch ms): the next 00:00 UTC, or the 1st of next month.
+ *
+ * @example nextQuotaReset('day', Date.UTC(2026, 10, 30, 15)) === Date.UTC(2026, 11, 1)
+ */
+export function nextQuotaReset(refill: QuotaRefill, at: number): number {
+  const d = new Date(at);
+  return refill === 'day'
+    ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)
+    : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/**
+ * A quota as it stands at `at`: a refill that is due is applied (what the store does on the next
+ * request), so lists show what a request would find.
+ *
+ * @example quotaAt({ limit: 50, remaining: 0, refill: 'day', resetAt: yesterday }, Date.now()).remaining === 50
+ */
+export function quotaAt(quota: Quota, at: number): Quota {
+  if (quota.refill === null || quota.resetAt === null || quota.resetAt.getTime() > at) return quota;
+  return { limit: quota.limit, remaining: quota.limit, refill: quota.refill, resetAt: new Date(nextQuotaReset(quota.refill, at)) };
+}
