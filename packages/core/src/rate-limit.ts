@@ -72,8 +72,8 @@ function refused(ahead: number, interval: number, limit: number): RateVerdict {
   return { allowed: false, remaining: 0, resetSeconds: Math.ceil(ahead / 1e6), retryAfterSeconds: Math.max(1, Math.ceil(wait / 1e6)) };
 }
 
-/** A quota as `limitHeaders` reads it: a store's `QuotaTake`, and when known, how it refills. */
-export type QuotaState = QuotaTake & { refill?: QuotaRefill | null };
+/** A store's `QuotaTake`, and how the quota refills when the caller knows it. */
+type QuotaState = QuotaTake & { refill?: QuotaRefill | null };
 
 const DAY_SECONDS = 86_400;
 
@@ -89,17 +89,21 @@ const DAY_SECONDS = 86_400;
  *   end before the effective window does.
  * - `"quota"`: `q` the limit, `w` the refill period: 86400 for a daily quota, the length of the
  *   current calendar month (28 to 31 days, ending at `resetAt`) for a monthly one, left out for a
- *   quota that never refills. `QuotaTake` does not say how a quota refills; pass `refill` to say
- *   so, else it is told from `resetAt` (the next midnight, or the 1st of next month), and `w` is
- *   left out on the one day a month where it could be either. `r` the units left, `t` the seconds
- *   until `resetAt`, left out when the quota never refills.
+ *   quota that never refills. Without `refill`, the period is told from `resetAt` (the next
+ *   midnight, or the 1st of next month), and `w` is left out on the last day of a month, where it
+ *   could be either. `r` the units left, `t` the seconds until `resetAt`, left out when the quota
+ *   never refills.
  *
  * Either may be `undefined` (that policy is left out); with neither, no fields at all.
  *
  * @example limitHeaders({ limit: { limit: 20, windowMs: 60_000 }, verdict }, take, Date.now())
  * // { 'RateLimit-Policy': '"rate";q=20;w=60, "quota";q=1000;w=86400', RateLimit: '"rate";r=19;t=3, "quota";r=999;t=36000' }
  */
-export function limitHeaders(rate: { limit: RateLimit; verdict: RateVerdict } | undefined, quota: QuotaState | undefined, now: number): Record<string, string> {
+export function limitHeaders(
+  rate: { limit: RateLimit; verdict: RateVerdict } | undefined,
+  quota: (QuotaTake & { refill?: QuotaRefill | null }) | undefined,
+  now: number,
+): Record<string, string> {
   let policy = '';
   let state = '';
   if (rate !== undefined) {
