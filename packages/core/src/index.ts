@@ -12,7 +12,7 @@ export { wholeNumberOption } from './options.js';
 export { nextQuotaReset, quotaAt } from './limits.js';
 export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
 export { MemoryRateLimiter, limitHeaders, quotaRetryAfter } from './rate-limit.js';
-export type { QuotaState, RateLimiter, RateVerdict } from './rate-limit.js';
+export type { RateLimiter, RateVerdict } from './rate-limit.js';
 export { MemoryThrottle, throttleClient } from './throttle.js';
 export type { AttemptThrottle, ThrottleVerdict } from './throttle.js';
 export { ERROR_TABLE, KeyscopeError, problemType, statusOf, toKeyscopeError } from './errors.js';
