@@ -28,6 +28,9 @@ export interface RateLimiter {
  * whole limit. A key may make `limit` requests at once, then one more every `windowMs / limit`;
  * a refused request counts for nothing. Each key is one number (its theoretical arrival time)
  * in an LRU of `maxKeys` keys (default 100,000; a key pushed out starts afresh). Synchronous.
+ * What a key owes is time, so when its limit changes the time owed is read against the new
+ * limit: lowered, the key waits until it fits; raised, it gets the new pace at once and the new
+ * burst as the owed time runs out.
  *
  * @example const verdict = new MemoryRateLimiter().take(keyId, { limit: 20, windowMs: 60_000 }, Date.now())
  */
