@@ -9,6 +9,7 @@ const LEVEL_OF: Record<KeyscopeEvent['type'], LogLevel> = {
   refused: 'info',
   throttle_tripped: 'warn',
   store_error: 'error',
+  limit_error: 'error',
   usage_flush_failed: 'error',
   bus_error: 'error',
 };

@@ -20,7 +20,14 @@ export interface Case {
     route?: string;
     /** Fields of the `auth` the handler saw (`null`: it saw none). */
     auth?: Partial<AuthContext> | null;
+    /**
+     * Response headers (lowercase names) that must match; a limited key's rows list the
+     * RateLimit fields. Every other row must carry no `ratelimit` or `ratelimit-policy`.
+     */
+    headers?: Readonly<Record<string, RegExp>>;
   };
+  /** Only with opaque keys: a signed key carries no limits of its own. */
+  opaqueOnly?: boolean;
   /** Cases sharing a tag must get byte-identical answers (status, headers, body). */
   identical?: string;
 }
@@ -107,5 +114,30 @@ export const CASES: readonly Case[] = [
   { name: 'group: the prefix in another case, no key', path: '/API/V1/validate', headers: [], expect: { status: [401, 404] } },
   { name: 'group: the prefix in another case, scoped route, user key', path: '/Api/v1/sites', headers: [K('user')], expect: { status: REFUSED } },
   // A router that matches in any case runs the /validate route here: deciding on the matched route, that is project-optional.
+  // Step 4: a key's limits, after the key and project checks. The rows run in this order on one app.
+  ...limitRows(),
+
   { name: 'group: trick path /api/v1/VALIDATE (the /validate route to a case-insensitive router)', path: '/api/v1/VALIDATE', headers: [K('user')], expect: { status: [200, 403, 404], route: 'v1:validate', auth: { ...USER, projectId: null } } },
 ];
+
+/** A limited key's rows: 2 requests a minute, and a quota of 2 a day (fixture.ts). */
+function limitRows(): Case[] {
+  const LIMITED = { ownerId: 'usr_1', level: 'user', keyName: 'limited key' } as const;
+  const QUOTA_KEY = { ownerId: 'usr_1', level: 'project', keyName: 'quota key', projectId: 'proj_a' } as const;
+  const rate = (r: number) => ({ 'ratelimit-policy': /^"rate";q=2;w=60$/, ratelimit: new RegExp(`^"rate";r=${r};t=([1-9]|[1-5][0-9]|60)$`) });
+  const quota = (r: number) => ({ 'ratelimit-policy': /^"quota";q=2;w=86400$/, ratelimit: new RegExp(`^"quota";r=${r};t=[1-9][0-9]*$`) });
+  return [
+    { name: 'rate-limited key, first request', path: '/validate', headers: [K('limited')], expect: { status: 200, route: 'validate', auth: { ...LIMITED, projectId: null }, headers: rate(1) }, opaqueOnly: true },
+    // Refused before the limit is counted: no allowance spent, and the refusal says nothing of it.
+    { name: 'rate-limited key, a project of another owner', path: '/sites', headers: [K('limited'), P('proj_c')], expect: { status: 403, code: 'project_forbidden' }, identical: 'not yours', opaqueOnly: true },
+    { name: 'rate-limited key, a wrong checksum', path: '/validate', headers: [K('limitedBadChecksum')], expect: { status: 401, code: 'invalid_api_key' }, identical: 'bad key', opaqueOnly: true },
+    { name: 'rate-limited key, second request', path: '/sites', headers: [K('limited'), P('proj_a')], expect: { status: 200, route: 'sites', auth: { ...LIMITED, projectId: 'proj_a' }, headers: rate(0) }, opaqueOnly: true },
+    { name: 'rate-limited key, over its limit', path: '/validate', headers: [K('limited')], expect: { status: 429, code: 'rate_limited', headers: { ...rate(0), 'retry-after': /^([1-9]|[12][0-9]|30)$/ } }, opaqueOnly: true },
+    { name: 'rate-limited key, over its limit, on a scoped route', path: '/sites/s1/summary', headers: [K('limited'), P('proj_b')], expect: { status: 429, code: 'rate_limited', headers: rate(0) }, opaqueOnly: true },
+    { name: 'quota key, first request', path: '/sites', headers: [K('quota')], expect: { status: 200, route: 'sites', auth: QUOTA_KEY, headers: quota(1) }, opaqueOnly: true },
+    { name: 'quota key, another project', path: '/sites', headers: [K('quota'), P('proj_b')], expect: { status: 403, code: 'project_forbidden' }, opaqueOnly: true },
+    { name: 'quota key, second request', path: '/validate', headers: [K('quota')], expect: { status: 200, route: 'validate', auth: QUOTA_KEY, headers: quota(0) }, opaqueOnly: true },
+    { name: 'quota key, used up', path: '/sites', headers: [K('quota')], expect: { status: 429, code: 'quota_exhausted', headers: { ...quota(0), 'retry-after': /^[1-9][0-9]*$/ } }, opaqueOnly: true },
+    { name: 'quota key, used up, group route', path: '/api/v1/sites', headers: [K('quota')], expect: { status: 429, code: 'quota_exhausted', headers: quota(0) }, opaqueOnly: true },
+  ];
+}

@@ -1,8 +1,11 @@
-import { createKeyscope, generateKey, hashKey, MemoryStore, type Keyscope, type KeyStore, type SignedKeyOptions } from '@keyscope/core';
+import { createKeyscope, generateKey, hashKey, MemoryStore, nextQuotaReset, type KeyAdminStore, type Keyscope, type KeyStore, type SignedKeyOptions } from '@keyscope/core';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 /** Names the table uses in place of key material, replaced with real keys at send time. */
-export type KeyName = 'user' | 'project' | 'otherUser' | 'unknown' | 'badChecksum' | 'expired' | 'revoked' | 'long' | 'storeDown';
+export type KeyName = 'user' | 'project' | 'otherUser' | 'unknown' | 'badChecksum' | 'expired' | 'revoked' | 'long' | 'storeDown' | 'limited' | 'limitedBadChecksum' | 'quota';
+/** The limits of the fixture's limited keys (opaque keys only: a signed key has no limits of its own). */
+export const RATE_LIMIT = { limit: 2, windowMs: 60_000 } as const;
+export const QUOTA = { limit: 2, refill: 'day' } as const;
 export const OWNER = 'usr_1';
 
 export interface Fixture {
@@ -31,14 +34,17 @@ export async function createFixture(): Promise<Fixture> {
   await store.setKeyExpiry(expired.record.id, new Date(Date.now() - 60_000));
   const revoked = await admin.keys.create({ ownerId: OWNER, name: 'revoked key', level: 'user' });
   await admin.keys.revoke(revoked.record.id);
+  const limited = await admin.keys.create({ ownerId: OWNER, name: 'limited key', level: 'user', rateLimit: RATE_LIMIT });
+  const quota = await admin.keys.create({ ownerId: OWNER, name: 'quota key', level: 'project', projectId: 'proj_a', quota: QUOTA });
   await admin.close();
   const last = user.key.at(-1) === 'A' ? 'B' : 'A';
   // Looking this key up fails, as a store that is down would: the core must answer 503.
   const storeDown = generateKey('ks');
-  const failing: KeyStore = {
+  const failing: KeyStore & Pick<KeyAdminStore, 'consumeQuota'> = {
     findKeyByHash: (hash) => (hash === hashKey(storeDown) ? Promise.reject(new Error('store unreachable')) : store.findKeyByHash(hash)),
     ownsProject: (ownerId, projectId) => store.ownsProject(ownerId, projectId),
     listProjects: (ownerId) => store.listProjects(ownerId),
+    consumeQuota: (keyId, at) => store.consumeQuota(keyId, at),
   };
   return {
     kind: 'opaque',
@@ -53,8 +59,16 @@ export async function createFixture(): Promise<Fixture> {
       revoked: revoked.key,
       long: `ks_${'a'.repeat(8 * 1024)}`,
       storeDown,
+      limited: limited.key,
+      limitedBadChecksum: limited.key.slice(0, -1) + (limited.key.at(-1) === 'A' ? 'B' : 'A'),
+      quota: quota.key,
     },
-    keyscope: () => createKeyscope({ store: failing, usage: false }),
+    // Each app starts with the quota whole again (it lives in the shared store; the rate limit
+    // is counted per keyscope instance, so each app has its own).
+    keyscope: () => {
+      void store.setKeyLimits(quota.record.id, { quota: { limit: QUOTA.limit, remaining: QUOTA.limit, refill: QUOTA.refill, resetAt: new Date(nextQuotaReset(QUOTA.refill, Date.now())) } });
+      return createKeyscope({ store: failing, usage: false });
+    },
   };
 }
 
@@ -105,6 +119,10 @@ export async function createSignedFixture(): Promise<Fixture> {
       revoked: revoked.key,
       long: `eyJ${'a'.repeat(4 * 1024)}.eyJ${'b'.repeat(4 * 1024)}.${'c'.repeat(86)}`,
       storeDown: await sign('down', signing.privateKey, { jti: 'key_down', iat: seconds, exp: seconds + 3600 }),
+      // The limit rows are for opaque keys only (cases marked `opaqueOnly`).
+      limited: user.key,
+      limitedBadChecksum: flip(user.key),
+      quota: project.key,
     },
     keyscope: () => createKeyscope({ store, usage: false, signedKeys: signedKeys() }),
   };

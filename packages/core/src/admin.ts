@@ -1,5 +1,6 @@
 import { KeyscopeError } from './errors.js';
 import { digestKey, generateKey, generateKeyId, hasKeyShape, ID_PATTERN, isWellFormedKey, keyStart, MAX_TIME } from './key-format.js';
+import { nextQuotaReset, quotaAt, type KeyLimitsInput, type KeyLimitsUpdate, type Quota, type RateLimit } from './limits.js';
 import type { SignedKeys } from './signed.js';
 import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, Project, ProjectDirectory } from './types.js';
 
@@ -35,7 +36,7 @@ export function keyStatus(record: Pick<KeyRecord, 'revokedAt' | 'expiresAt'>, no
 }
 
 /** Input of `keys.create`. */
-export interface CreateKeyInput {
+export interface CreateKeyInput extends KeyLimitsInput {
   ownerId: string;
   name: string;
   level: KeyLevel;
@@ -51,6 +52,12 @@ export interface CreateSignedKeyInput {
   projectId?: string | null;
   /** Lifetime in milliseconds (its `exp`); whole seconds are kept. @example 30 * 86_400_000 */
   expiresIn: number;
+}
+
+/** Limits each new key of a level gets unless `keys.create` gives its own (see `createKeyscope({ limits })`). */
+export interface LevelQuotaDefaults {
+  user?: { limit: number; refill?: 'day' | 'month' | null };
+  project?: { limit: number; refill?: 'day' | 'month' | null };
 }
 
 /** Input of `keys.import`: a key made elsewhere, and what it may reach. */
@@ -79,6 +86,8 @@ export interface OwnerKeyAdmin {
   rotate(id: string, options?: { gracePeriodMs?: number }): Promise<{ key: string; record: KeyInfo }>;
   /** Usage of one of this owner's keys. Throws `not_found` for any other. */
   usage(id: string): Promise<KeyUsage>;
+  /** Change the limits of one of this owner's keys. Throws `not_found` for any other. */
+  setLimits(id: string, limits: KeyLimitsInput): Promise<KeyInfo>;
   /** This owner's projects (what a project-level key may be issued for). */
   projects(): Promise<Project[]>;
 }
@@ -115,6 +124,12 @@ export interface KeyAdmin {
   rotate(id: string, options?: { gracePeriodMs?: number }): Promise<{ key: string; record: KeyInfo }>;
   /** A key's usage (pending usage is flushed first). Throws `not_found`. */
   usage(id: string): Promise<KeyUsage>;
+  /**
+   * Change a key's rate limit or quota: a field left out stays, `null` removes it; applies from
+   * the next request on every instance. Throws `not_found`; `invalid_argument` for a signed key.
+   * @example await ks.keys.setLimits(id, { rateLimit: { limit: 100, windowMs: 60_000 }, quota: { limit: 10_000, refill: 'month' } })
+   */
+  setLimits(id: string, limits: KeyLimitsInput): Promise<KeyInfo>;
 }
 
 
@@ -130,6 +145,8 @@ export function createKeyAdmin(deps: {
   importedKeys?: false | { minLength: number; maxLength: number };
   /** Signs signed keys (`createSigned`, and `rotate` of a signed key). */
   signed?: SignedKeys;
+  /** The quota a new key of each level gets when `create` gives none. */
+  quotaDefaults?: LevelQuotaDefaults;
   now: () => number;
   invalidate: (keyId?: string) => void;
   flushUsage: () => Promise<void> | void;
@@ -216,7 +233,13 @@ export function createKeyAdmin(deps: {
       if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw invalid('expiresAt must be a valid Date');
       if (expiresAt.getTime() <= deps.now()) throw invalid('expiresAt is in the past');
     }
-    return { name, ownerId, level: input.level, projectId, expiresAt };
+    const limits = checkLimits(input, deps.now());
+    const fallback = deps.quotaDefaults?.[input.level];
+    const quota = limits.quota !== undefined ? limits.quota : fallback ? newQuota(fallback.limit, fallback.limit, fallback.refill ?? null, deps.now()) : null;
+    if (quota !== null && typeof (deps.store as Partial<KeyAdminStore>).consumeQuota !== 'function') {
+      throw new TypeError('options.store does not implement consumeQuota: a key with a quota needs a store that counts it');
+    }
+    return { name, ownerId, level: input.level, projectId, expiresAt, rateLimit: limits.rateLimit ?? null, quota };
   }
 
   /** A key of `ownerId`, or `not_found` (the same error as for a key that does not exist). */
@@ -232,7 +255,10 @@ export function createKeyAdmin(deps: {
     },
     async createSigned(input) {
       if (input === null || typeof input !== 'object') throw invalid('keys.createSigned(input): input must be an object');
-      const fields = await scope({ ...input, expiresAt: null }, 'createSigned');
+      if ((input as KeyLimitsInput).rateLimit != null || (input as KeyLimitsInput).quota != null) {
+        throw invalid("a signed key carries no limits of its own (it is checked without its record): its level's default rate limit applies");
+      }
+      const fields = await scope({ ...input, rateLimit: undefined, quota: null, expiresAt: null }, 'createSigned');
       const lifetime: unknown = input.expiresIn;
       if (typeof lifetime !== 'number' || !Number.isSafeInteger(lifetime) || lifetime < 1000) {
         throw invalid(`expiresIn must be a whole number of milliseconds, at least 1000 (a signed key must expire), got ${JSON.stringify(lifetime)}`);
@@ -276,6 +302,7 @@ export function createKeyAdmin(deps: {
         revoke: async (id) => admin.revoke((await owned(ownerId, id)).id),
         rotate: async (id, options) => admin.rotate((await owned(ownerId, id)).id, options),
         usage: async (id) => admin.usage((await owned(ownerId, id)).id),
+        setLimits: async (id, limits) => admin.setLimits((await owned(ownerId, id)).id, limits),
         projects: async () => deps.projects.listProjects(ownerId),
       } satisfies OwnerKeyAdmin);
     },
@@ -311,7 +338,11 @@ export function createKeyAdmin(deps: {
       }
       // The new key keeps the old one's lifetime, if it had one, and its kind.
       const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
-      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId };
+      // Limits go with the key: the new one continues the old one's quota where it stands, so a
+      // rotation never hands out a fresh allowance (during a grace period both keys draw on
+      // their own remaining units: at most the old key's remainder more).
+      const quota = old.quota == null ? null : quotaAt(old.quota, at);
+      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId, rateLimit: old.rateLimit ?? null, quota };
       if (old.kind === 'signed' && typeof (store() as Partial<KeyAdminStore>).denyKey !== 'function') {
         throw new TypeError('options.store does not implement denyKey: rotating a signed key needs the deny-list');
       }
@@ -330,6 +361,17 @@ export function createKeyAdmin(deps: {
       deps.invalidate(id);
       return issued;
     },
+    async setLimits(id, input) {
+      const record = await existing(id);
+      if (record.kind === 'signed') throw invalid(`key ${id} is a signed key: it carries no limits of its own (its level's default rate limit applies)`);
+      const update: KeyLimitsUpdate = checkLimits(input, deps.now(), 'keys.setLimits(id, limits)');
+      const target = store();
+      if (typeof target.setKeyLimits !== 'function') throw new TypeError('options.store does not implement setKeyLimits: changing limits needs it');
+      if (update.quota != null && typeof target.consumeQuota !== 'function') throw new TypeError('options.store does not implement consumeQuota: a key with a quota needs a store that counts it');
+      if (!(await target.setKeyLimits(id, update))) throw notFound(id);
+      deps.invalidate(id);
+      return publicRecord((await target.getKey(id)) ?? record);
+    },
     async usage(id) {
       await existing(id);
       await deps.flushUsage();
@@ -347,7 +389,48 @@ export function isForeignKey(key: string, bounds: { minLength: number; maxLength
 }
 
 function listed(record: KeyRecord, now: number): ListedKey {
-  return { ...publicRecord(record), status: keyStatus(record, now) };
+  const info = publicRecord(record);
+  // What the next request would find: a refill that is due shows as done.
+  if (info.quota != null) info.quota = quotaAt(info.quota, now);
+  return { ...info, status: keyStatus(record, now) };
+}
+
+/** A quota starting now: `remaining` of `limit`, refilled at the next UTC day or month when `refill` says so. */
+function newQuota(limit: number, remaining: number, refill: 'day' | 'month' | null, now: number): Quota {
+  return { limit, remaining, refill, resetAt: refill === null ? null : new Date(nextQuotaReset(refill, now)) };
+}
+
+const MAX_WINDOW_MS = 366 * 86_400_000;
+
+/**
+ * The limits in `input`, checked: `undefined` where a field is left out, `null` where it is
+ * removed. Throws `invalid_argument` naming the field.
+ */
+export function checkLimits(input: KeyLimitsInput, now: number, what = 'limits'): KeyLimitsUpdate {
+  if (input === null || typeof input !== 'object') throw new KeyscopeError('invalid_argument', `${what} must be an object`);
+  const out: KeyLimitsUpdate = {};
+  const whole = (value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new KeyscopeError('invalid_argument', `${field} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  };
+  const { rateLimit, quota } = input;
+  if (rateLimit === null) out.rateLimit = null;
+  else if (rateLimit !== undefined) {
+    if (typeof rateLimit !== 'object') throw new KeyscopeError('invalid_argument', 'rateLimit must be { limit, windowMs } or null');
+    out.rateLimit = { limit: whole(rateLimit.limit, 'rateLimit.limit', 1, 1_000_000_000), windowMs: whole(rateLimit.windowMs, 'rateLimit.windowMs', 1000, MAX_WINDOW_MS) } satisfies RateLimit;
+  }
+  if (quota === null) out.quota = null;
+  else if (quota !== undefined) {
+    if (typeof quota !== 'object') throw new KeyscopeError('invalid_argument', "quota must be { limit, remaining?, refill?: 'day' | 'month' | null } or null");
+    const limit = whole(quota.limit, 'quota.limit', 1);
+    const remaining = quota.remaining === undefined ? limit : whole(quota.remaining, 'quota.remaining', 0);
+    const refill = quota.refill ?? null;
+    if (refill !== null && refill !== 'day' && refill !== 'month') throw new KeyscopeError('invalid_argument', `quota.refill must be 'day', 'month' or null, got ${JSON.stringify(refill)}`);
+    out.quota = newQuota(limit, remaining, refill, now);
+  }
+  return out;
 }
 
 /** The admin view of a record: everything but the hash. */

@@ -5,6 +5,8 @@ export type KeyscopeErrorCode =
   | 'project_required'
   | 'project_forbidden'
   | 'too_many_attempts'
+  | 'rate_limited'
+  | 'quota_exhausted'
   | 'auth_unavailable'
   | 'invalid_argument'
   | 'not_found';
@@ -17,6 +19,8 @@ export const ERROR_TABLE: Readonly<Record<KeyscopeErrorCode, { status: number; t
     project_required: { status: 403, title: 'Insufficient permissions' },
     project_forbidden: { status: 403, title: 'Insufficient permissions' },
     too_many_attempts: { status: 429, title: 'Too many failed attempts' },
+    rate_limited: { status: 429, title: 'Rate limit exceeded' },
+    quota_exhausted: { status: 429, title: 'Quota exhausted' },
     auth_unavailable: { status: 503, title: 'Authentication unavailable' },
     invalid_argument: { status: 400, title: 'Invalid argument' },
     not_found: { status: 404, title: 'Not found' },

@@ -1,6 +1,6 @@
 export { createKeyscope } from './keyscope.js';
 export type { AuthInput, AuthResult, Keyscope, KeyscopeEvent, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
-export type { CreateKeyInput, CreateSignedKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, ListedKey, OwnerKeyAdmin } from './admin.js';
+export type { CreateKeyInput, CreateSignedKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, LevelQuotaDefaults, ListedKey, OwnerKeyAdmin } from './admin.js';
 export { ID_PATTERN, keyStatus } from './admin.js';
 export { openApiComponents } from './openapi.js';
 export { SIGNED_KEY_TYPE } from './signed.js';

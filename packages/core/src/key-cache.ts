@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { SharedReads } from './shared-reads.js';
+import type { RateLimit } from './limits.js';
 import type { KeyRecord, KeyStore } from './types.js';
 
 /** What a lookup of a hash the store does not know answers. */
@@ -19,11 +20,16 @@ export interface CachedKey {
   refusedFrom: number | null;
   /** Until when the cache may answer with this entry, in ms after the cache's creation (a small integer). */
   cachedUntil: number;
+  /**
+   * Only on a key with limits of its own (so an unlimited key's entry is no bigger): its rate
+   * limit, and whether it has a quota (counted in the store on every request).
+   */
+  limits?: { rate: RateLimit | null; quota: boolean };
 }
 
 /** The cache entry of a stored key. */
 export function cachedKey(record: KeyRecord): CachedKey {
-  return {
+  const entry: CachedKey = {
     id: record.id,
     name: record.name,
     ownerId: record.ownerId,
@@ -32,6 +38,10 @@ export function cachedKey(record: KeyRecord): CachedKey {
     refusedFrom: record.revokedAt !== null || (record.level === 'project' && !record.projectId) ? 0 : record.expiresAt === null ? null : record.expiresAt.getTime(),
     cachedUntil: 0,
   };
+  const rate = record.rateLimit ?? null;
+  const quota = record.quota != null;
+  if (rate !== null || quota) entry.limits = { rate: rate && { limit: rate.limit, windowMs: rate.windowMs }, quota };
+  return entry;
 }
 
 /**

@@ -1,13 +1,16 @@
 import { createKeyAdmin, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
-import { KeyCache, NOT_FOUND } from './key-cache.js';
+import { KeyCache, NOT_FOUND, type CachedKey } from './key-cache.js';
+import type { QuotaTake } from './limits.js';
 import { resolveOptions, type KeyscopeEvent, type KeyscopeOptions } from './options.js';
 import { OwnershipCache } from './ownership-cache.js';
-import { createRefusals, type AuthResult } from './refusals.js';
+import { limitHeaders, MemoryRateLimiter, quotaRetryAfter, type RateLimiter, type RateVerdict } from './rate-limit.js';
+import { createRefusals, type AuthResult, type Refusal } from './refusals.js';
 import { opaqueResolver, type KeyResolver } from './resolvers.js';
 import { resolveSignedOptions, SignedKeys } from './signed.js';
+import { withTimeout } from './shared-reads.js';
 import { MemoryThrottle, throttleClient, type AttemptThrottle, type ThrottleVerdict } from './throttle.js';
-import type { AuthContext, Project, StoreChange } from './types.js';
+import type { AuthContext, KeyAdminStore, KeyLevel, Project, StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
 
 export type { KeyscopeEvent, KeyscopeOptions } from './options.js';
@@ -126,6 +129,11 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       })
     : undefined;
   let warnedNoAddress = false;
+  const rateDefaults = o.limits.rate;
+  const levelDefaults = rateDefaults.user !== null || rateDefaults.project !== null;
+  // Made on first use: an API without limits allocates nothing for them.
+  let limiter: RateLimiter | undefined = o.limits.limiter;
+  const quotas = o.store as Partial<KeyAdminStore>;
 
   /** The client a throttle counts, or `undefined` when there is no throttle or no address. */
   function clientOf(input: AuthInput): string | undefined {
@@ -271,11 +279,54 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       if (!owned) return refuse.forbidden;
     }
 
-    // 4. Success.
+    // 4. Limits, for a key with its own or a level with a default: after the key and project
+    // checks, so a bad key is still 401 and a wrong project still 403.
+    let headers: Readonly<Record<string, string>> | undefined;
+    if (entry.limits !== undefined || (levelDefaults && rateDefaults[level] !== null)) {
+      const limited = await applyLimits(entry, level, at);
+      if ((limited as Refusal).ok === false) return limited as Refusal;
+      headers = limited as Readonly<Record<string, string>>;
+    }
+
+    // 5. Success.
     usage?.record(entry.id);
     const auth: AuthContext = { keyId: entry.id, keyName: entry.name, ownerId: entry.ownerId, level, projectId };
     if (request !== undefined && Object.isExtensible(request)) (request as Decided)[DECIDED] = auth;
-    return { ok: true, auth };
+    return headers === undefined ? { ok: true, auth } : { ok: true, auth, headers };
+  }
+
+  /**
+   * Count one request against the key's rate limit (its own, else its level's), then take one
+   * unit of its quota: the `RateLimit` fields to send, or the 429. A request refused by the rate
+   * limit takes no quota. Counting that fails answers 503, never a pass.
+   */
+  async function applyLimits(entry: CachedKey, level: KeyLevel, at: number): Promise<Refusal | Readonly<Record<string, string>>> {
+    const rate = entry.limits?.rate ?? rateDefaults[level];
+    let verdict: RateVerdict | undefined;
+    if (rate !== null) {
+      const counter = (limiter ??= new MemoryRateLimiter());
+      try {
+        const taken = counter.take(entry.id, rate, at);
+        verdict = 'then' in taken ? await taken : taken;
+      } catch (error) {
+        emit?.({ type: 'limit_error', operation: 'rateLimit', keyId: entry.id, error });
+        return refuse.unavailable;
+      }
+      if (!verdict.allowed) return refuse.rateLimited(limitHeaders({ limit: rate, verdict }, undefined, at), verdict.retryAfterSeconds);
+    }
+    let take: QuotaTake | null = null;
+    if (entry.limits?.quota === true) {
+      try {
+        if (typeof quotas.consumeQuota !== 'function') throw new TypeError('the store does not implement consumeQuota, so this key\'s quota cannot be counted');
+        take = await withTimeout(() => quotas.consumeQuota!(entry.id, new Date(at)), o.storeTimeoutMs);
+      } catch (error) {
+        emit?.({ type: 'limit_error', operation: 'consumeQuota', keyId: entry.id, error });
+        return refuse.unavailable;
+      }
+    }
+    const fields = limitHeaders(rate === null ? undefined : { limit: rate, verdict: verdict! }, take ?? undefined, at);
+    if (take !== null && !take.granted) return refuse.quotaExhausted(fields, quotaRetryAfter(take, at));
+    return fields;
   }
 
   /** `decide`, telling `onEvent` what it decided. */
@@ -338,6 +389,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     prefix: o.prefix,
     importedKeys: o.importedKeys,
     signed,
+    quotaDefaults: o.limits.quota,
     now,
     invalidate: changedKey,
     flushUsage: () => usage?.flush(),

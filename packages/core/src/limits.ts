@@ -33,6 +33,8 @@ export interface QuotaTake {
   /** Units left after this request. */
   remaining: number;
   limit: number;
+  /** How the quota refills (`null`: never). */
+  refill: QuotaRefill | null;
   /** The next refill, or `null` when the quota never refills. */
   resetAt: Date | null;
 }

@@ -70,7 +70,11 @@ export function openApiComponents(options: { header?: string; projectHeader?: st
         'WWW-Authenticate': { description: 'The challenge naming the key header.', schema: { type: 'string' } },
       }),
       Forbidden: problem(['project_forbidden', 'project_required'], 'The key has no access to the requested project, or a user-level key named none.'),
-      TooManyRequests: problem(['too_many_attempts'], 'Too many failed attempts from this client.', retryAfter),
+      TooManyRequests: problem(['too_many_attempts', 'rate_limited', 'quota_exhausted'], "Too many failed attempts from this client, or the key's rate limit or quota is reached.", {
+        ...retryAfter,
+        'RateLimit-Policy': { description: "A limited key's policies (IETF RateLimit header fields draft): \"rate\" and/or \"quota\".", schema: { type: 'string' } },
+        RateLimit: { description: 'What is left of each policy now (r) and when it resets (t, seconds).', schema: { type: 'string' } },
+      }),
       Unavailable: problem(['auth_unavailable'], 'Authentication is temporarily unavailable.', retryAfter),
     },
     security: options.bearer ? [{ apiKey: [] }, { bearer: [] }] : [{ apiKey: [] }],

@@ -2,6 +2,9 @@ import { DEFAULT_KEY_PREFIX, assertKeyPrefix, keyLength } from './key-format.js'
 import type { KeyscopeErrorCode } from './errors.js';
 import type { SignedKeyOptions } from './signed.js';
 import type { AttemptThrottle } from './throttle.js';
+import type { LevelQuotaDefaults } from './admin.js';
+import type { RateLimit } from './limits.js';
+import type { RateLimiter } from './rate-limit.js';
 import { USAGE_BACKLOG_LIMIT } from './usage.js';
 import type { InvalidationBus, KeyAdminStore, KeyLevel, KeyStore, ProjectDirectory } from './types.js';
 
@@ -74,6 +77,20 @@ export interface KeyscopeOptions {
    * @example signedKeys: { issuer: 'https://api.example.com', audience: 'api', keys: { keys: [publicJwk] } }
    */
   signedKeys?: SignedKeyOptions;
+  /**
+   * Per-key limits. A key's own rate limit (set with `keys.create` or `keys.setLimits`) wins over
+   * its level's `rateLimit` here, which applies to every key of the level without one, signed
+   * keys included. A level's `quota` is given to each new key of that level that `keys.create`
+   * gives none (quotas are counted in the store, so they belong to the key). `limiter` counts
+   * rate limits: default in memory, per process; `createRedisRateLimiter` from `@keyscope/redis`
+   * counts once for every instance.
+   * @example limits: { user: { rateLimit: { limit: 600, windowMs: 60_000 } }, limiter: createRedisRateLimiter({ client }) }
+   */
+  limits?: {
+    user?: { rateLimit?: RateLimit; quota?: { limit: number; refill?: 'day' | 'month' | null } };
+    project?: { rateLimit?: RateLimit; quota?: { limit: number; refill?: 'day' | 'month' | null } };
+    limiter?: RateLimiter;
+  };
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -105,6 +122,13 @@ export type KeyscopeEvent =
       dropped: number;
     }
   | { type: 'throttle_tripped'; client: string; retryAfterSeconds: number }
+  | {
+      /** A key's quota could not be counted (the store failed: 503), or a custom limiter threw (503). */
+      type: 'limit_error';
+      operation: 'consumeQuota' | 'rateLimit';
+      keyId: string;
+      error: unknown;
+    }
   | { type: 'bus_error'; error: unknown };
 
 /** {@link KeyscopeOptions} checked, with every default filled in. */
@@ -129,6 +153,8 @@ export interface ResolvedOptions {
   bearer: boolean;
   onEvent: ((event: KeyscopeEvent) => void) | undefined;
   bus: InvalidationBus | undefined;
+  /** Each level's default rate limit (`null`: none), the quota new keys get, and a custom limiter. */
+  limits: { rate: Record<KeyLevel, RateLimit | null>; quota: LevelQuotaDefaults; limiter: RateLimiter | undefined };
   now: () => number;
 }
 
@@ -194,8 +220,38 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
     bearer: flag(options.bearer ?? false, 'options.bearer'),
     onEvent: optionalFunction(options.onEvent, 'options.onEvent'),
     bus: checkBus(options.bus),
+    limits: levelLimits(options.limits),
     now,
   };
+}
+
+function levelLimits(value: KeyscopeOptions['limits']): ResolvedOptions['limits'] {
+  if (value === undefined) return { rate: { user: null, project: null }, quota: {}, limiter: undefined };
+  if (value === null || typeof value !== 'object') throw new TypeError('options.limits must be { user?, project?, limiter? }');
+  const rate: Record<KeyLevel, RateLimit | null> = { user: null, project: null };
+  const quota: LevelQuotaDefaults = {};
+  for (const level of ['user', 'project'] as const) {
+    const given = value[level];
+    if (given === undefined) continue;
+    const option = `options.limits.${level}`;
+    if (given === null || typeof given !== 'object') throw new TypeError(`${option} must be { rateLimit?, quota? }`);
+    if (given.rateLimit !== undefined) {
+      if (given.rateLimit === null || typeof given.rateLimit !== 'object') throw new TypeError(`${option}.rateLimit must be { limit, windowMs }`);
+      rate[level] = {
+        limit: wholeNumberOption(given.rateLimit.limit, `${option}.rateLimit.limit`, 1),
+        windowMs: wholeNumberOption(given.rateLimit.windowMs, `${option}.rateLimit.windowMs`, 1000),
+      };
+    }
+    if (given.quota !== undefined) {
+      if (given.quota === null || typeof given.quota !== 'object') throw new TypeError(`${option}.quota must be { limit, refill? }`);
+      const refill = given.quota.refill ?? null;
+      if (refill !== null && refill !== 'day' && refill !== 'month') throw new TypeError(`${option}.quota.refill must be 'day', 'month' or null, got ${JSON.stringify(refill)}`);
+      quota[level] = { limit: wholeNumberOption(given.quota.limit, `${option}.quota.limit`, 1), refill };
+    }
+  }
+  const { limiter } = value;
+  if (limiter !== undefined && typeof limiter?.take !== 'function') throw new TypeError('options.limits.limiter must have take(keyId, limit, now)');
+  return { rate, quota, limiter };
 }
 
 function headerName(value: unknown, option: string): string {

@@ -1,8 +1,11 @@
 import { ERROR_TABLE, problemType, type AuthError, type KeyscopeErrorCode } from './errors.js';
 import type { AuthContext } from './types.js';
 
-/** The outcome of `Keyscope.authenticate`. */
-export type AuthResult = { ok: true; auth: AuthContext } | { ok: false; error: AuthError };
+/**
+ * The outcome of `Keyscope.authenticate`. A success may carry `headers` to set on the response
+ * (the `RateLimit-Policy` and `RateLimit` fields of a key with limits); adapters set them.
+ */
+export type AuthResult = { ok: true; auth: AuthContext; headers?: Readonly<Record<string, string>> } | { ok: false; error: AuthError };
 /** A refused outcome. */
 export type Refusal = Extract<AuthResult, { ok: false }>;
 
@@ -15,6 +18,10 @@ export interface Refusals {
   unavailable: Refusal;
   /** 429 with `Retry-After: seconds`. */
   tooMany(seconds: number): Refusal;
+  /** 429 `rate_limited`: the key's rate limit, with its `RateLimit` fields and `Retry-After`. */
+  rateLimited(headers: Readonly<Record<string, string>>, retryAfterSeconds: number): Refusal;
+  /** 429 `quota_exhausted`, with the `RateLimit` fields, and `Retry-After` when the quota refills. */
+  quotaExhausted(headers: Readonly<Record<string, string>>, retryAfterSeconds: number | undefined): Refusal;
 }
 
 /**
@@ -46,6 +53,13 @@ export function createRefusals(options: {
     forbidden: refusal('project_forbidden', 'This API key does not have access to the requested project.'),
     unavailable: refusal('auth_unavailable', 'Authentication is temporarily unavailable; retry later.', { 'Retry-After': String(options.retryAfterSeconds) }),
     tooMany: (seconds) => refusal('too_many_attempts', 'Too many failed attempts from this client; retry later.', { 'Retry-After': String(seconds) }),
+    rateLimited: (headers, seconds) => refusal('rate_limited', 'This API key made too many requests; retry after the time in Retry-After.', { ...headers, 'Retry-After': String(seconds) }),
+    quotaExhausted: (headers, seconds) =>
+      refusal(
+        'quota_exhausted',
+        seconds === undefined ? "This API key's quota is used up." : "This API key's quota is used up until it refills; retry after the time in Retry-After.",
+        seconds === undefined ? headers : { ...headers, 'Retry-After': String(seconds) },
+      ),
   };
 }
 

@@ -131,6 +131,8 @@ describe('refusals', () => {
       project_required: 403,
       project_forbidden: 403,
       too_many_attempts: 429,
+      rate_limited: 429,
+      quota_exhausted: 429,
       auth_unavailable: 503,
       invalid_argument: 400,
       not_found: 404,

@@ -67,6 +67,8 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
         if (result.ok) {
           (req as WithAuth)[AUTH] = result.auth;
           if (property !== false) (req as unknown as Record<string, unknown>)[property] = result.auth;
+          // A key with limits: its RateLimit fields go on the response.
+          if (result.headers !== undefined) res.set(result.headers);
           return next();
         }
         if (onError === 'next') return next(toKeyscopeError(result.error));

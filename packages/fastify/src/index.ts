@@ -57,6 +57,8 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     const result = await ks.authenticate({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
     if (result.ok) {
       request.auth = result.auth;
+      // A key with limits: its RateLimit fields go on the reply.
+      if (result.headers !== undefined) reply.headers(result.headers);
       return;
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);

@@ -50,7 +50,12 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
     });
     if (result.ok) {
       c.set('auth', result.auth);
-      return next();
+      const { headers } = result;
+      if (headers === undefined) return next();
+      // A key with limits: its RateLimit fields go on whatever response the handler makes.
+      await next();
+      for (const name in headers) c.header(name, headers[name]);
+      return;
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
     return problemResponse(result.error);

@@ -10,18 +10,24 @@ export interface AuthenticateRequestOptions {
   clientIp?: string;
 }
 
-/** Outcome of {@link authenticateRequest}: the caller, or the refusal ready to return. */
-export type RequestAuthResult = { ok: true; auth: AuthContext } | { ok: false; response: Response };
+/**
+ * Outcome of {@link authenticateRequest}: the caller and the `headers` to set on your response
+ * (a limited key's `RateLimit-Policy` and `RateLimit`; empty for others), or the refusal ready
+ * to return.
+ */
+export type RequestAuthResult = { ok: true; auth: AuthContext; headers: Readonly<Record<string, string>> } | { ok: false; response: Response };
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * Authenticate a Fetch-API `Request` (Next.js, Bun, Deno, Workers, ...).
  *
- * @example const r = await authenticateRequest(ks, request); if (!r.ok) return r.response
+ * @example const r = await authenticateRequest(ks, request); if (!r.ok) return r.response; return Response.json(data, { headers: r.headers })
  */
 export async function authenticateRequest(ks: Keyscope, request: Request, options: AuthenticateRequestOptions = {}): Promise<RequestAuthResult> {
   const path = options.path ?? new URL(request.url).pathname;
   const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: options.project, request, clientIp: options.clientIp });
-  return result.ok ? { ok: true, auth: result.auth } : { ok: false, response: problemResponse(result.error) };
+  return result.ok ? { ok: true, auth: result.auth, headers: result.headers ?? NO_HEADERS } : { ok: false, response: problemResponse(result.error) };
 }
 
 /**

@@ -9,7 +9,8 @@ import { ks, store, userKey } from '../../../test/support/adapter-fixture.js';
 describe('authenticateRequest', () => {
   it('returns the caller, or a ready Response', async () => {
     const ok = await authenticateRequest(ks, new Request('http://api.test/validate', { headers: { 'X-API-Key': userKey } }));
-    expect(ok).toEqual({ ok: true, auth: expect.objectContaining({ ownerId: 'usr_1', projectId: null }) });
+    // An unlimited key: no headers to set.
+    expect(ok).toEqual({ ok: true, auth: expect.objectContaining({ ownerId: 'usr_1', projectId: null }), headers: {} });
     const refused = await authenticateRequest(ks, new Request('http://api.test/validate'));
     if (refused.ok) throw new Error('expected a refusal');
     expect(refused.response.status).toBe(401);
@@ -109,5 +110,38 @@ describe('Hono middleware clientIp', () => {
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe('a key with limits', () => {
+  it('authenticateRequest hands its RateLimit fields to the caller, and its 429 is a ready Response', async () => {
+    const { key } = await ks.keys.create({ ownerId: 'usr_1', name: 'limited', level: 'user', rateLimit: { limit: 1, windowMs: 60_000 } });
+    const request = () => new Request('http://api.test/validate', { headers: { 'X-API-Key': key } });
+    const ok = await authenticateRequest(ks, request());
+    if (!ok.ok) throw new Error('expected the first request to pass');
+    expect(ok.headers).toEqual({ 'RateLimit-Policy': '"rate";q=1;w=60', RateLimit: expect.stringMatching(/^"rate";r=0;t=(59|60)$/) });
+    const over = await authenticateRequest(ks, request());
+    if (over.ok) throw new Error('expected the second request to be refused');
+    expect(over.response.status).toBe(429);
+    expect(over.response.headers.get('retry-after')).toMatch(/^(59|60)$/);
+    expect(over.response.headers.get('ratelimit')).toMatch(/^"rate";r=0;t=/);
+    expect(await over.response.json()).toMatchObject({ code: 'rate_limited', status: 429 });
+  });
+
+  it('the Hono middleware sets them on whatever response the handler makes', async () => {
+    const { key } = await ks.keys.create({ ownerId: 'usr_1', name: 'limited hono', level: 'user', rateLimit: { limit: 10, windowMs: 60_000 } });
+    const app = new Hono();
+    app.use(keyscope(ks, { project: 'optional' }));
+    app.get('/json', (c) => c.json({ ok: true }));
+    app.get('/raw', () => new Response('raw', { headers: { 'X-Own': 'kept' } }));
+    for (const path of ['/json', '/raw']) {
+      const res = await app.request(path, { headers: { 'X-API-Key': key } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('ratelimit-policy'), path).toBe('"rate";q=10;w=60');
+      expect(res.headers.get('ratelimit'), path).toMatch(/^"rate";r=\d;t=\d+$/);
+    }
+    expect((await app.request('/raw', { headers: { 'X-API-Key': key } })).headers.get('x-own')).toBe('kept');
+    // An unlimited key's responses carry none.
+    expect((await app.request('/json', { headers: { 'X-API-Key': userKey } })).headers.get('ratelimit')).toBeNull();
   });
 });

@@ -45,6 +45,8 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
     const result = await ks.authenticate({ headers: nodeHeaders(ks, ctx.req), method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
     if (result.ok) {
       ctx.state.auth = result.auth;
+      // A key with limits: its RateLimit fields go on the response.
+      if (result.headers !== undefined) ctx.set(result.headers);
       return next();
     }
     if (onError === 'throw') throw toKeyscopeError(result.error);
