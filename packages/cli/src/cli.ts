@@ -9,6 +9,7 @@ import {
   ID_PATTERN,
   isWellFormedKey,
   keyStart,
+  type KeyLimitsInput,
   type KeyRecord,
   type Keyscope,
   type KeyscopeOptions,
@@ -19,7 +20,7 @@ import {
 import { migrate as migratePostgres, PostgresStore } from '@keyscope/postgres';
 import { SqliteStore } from '@keyscope/sqlite';
 import { ConfigError, findConfig, loadConfig, type ConfigSource } from './config.js';
-import { keyJson, keysTable, listedKeyJson, looksLikeKey, projectsTable, redact, usageJson, when, table } from './format.js';
+import { hasLimits, keyJson, keysTable, limitsText, listedKeyJson, looksLikeKey, projectsTable, redact, usageJson, when, table } from './format.js';
 import { VERSION } from './version.js';
 
 /** Where {@link main} reads and writes; `process` streams in the real binary. */
@@ -47,11 +48,16 @@ Commands:
   projects list  --owner <ownerId>
   keys create    --owner <ownerId> --name <name> --level user|project [--project <id>]
                  [--expires-in 90d | --expires-at <ISO-8601>]
+                 [--rate-limit <n>/<window>] [--quota <n> [--refill day|month]]
   keys import    --owner <ownerId> --name <name> --level user|project [--project <id>]
                  [--expires-in 90d | --expires-at <ISO-8601>]
+                 [--rate-limit <n>/<window>] [--quota <n> [--refill day|month]]
                  (stores a key made elsewhere, read from KEYSCOPE_API_KEY or stdin)
   keys generate  print a new key for the configured prefix; stores nothing
   keys list      --owner <ownerId> | --all
+  keys limits    <keyId> [--rate-limit <n>/<window> | --no-rate-limit]
+                 [--quota <n> [--refill day|month] | --no-quota] [--remaining <n>]
+                 (change a key's limits; --remaining alone refills or drains its quota)
   keys revoke    <keyId>
   keys rotate    <keyId> [--grace 24h]
   keys usage     <keyId>
@@ -75,6 +81,9 @@ Options on every command:
   --version        print the version
 
 Durations: <n>s, <n>m, <n>h, <n>d, <n>w (7 days) or <n>y (365 days).
+Rate limits: requests per window, like 100/min, 10/s, 5000/hour, 1000/day or 20/60s (a count
+  before s, m/min, h/hour or d/day); from 1s to 366d.
+Quotas: --quota <n> requests in all, or per UTC day or month with --refill; it starts full.
 Exit codes: 0 success, 1 not found or verification refused, 2 bad usage or bad input.
 `;
 
@@ -143,11 +152,20 @@ const GLOBAL_OPTIONS: Options = {
 };
 /** Options that take a value and may come before the command words. */
 const GLOBAL_VALUED = new Set(['--config', '--db', '--database-url', '--schema']);
-const SCOPE_OPTIONS: Options = { owner: text, name: text, level: text, project: text, 'expires-in': text, 'expires-at': text };
+const LIMIT_OPTIONS: Options = { 'rate-limit': text, quota: text, refill: text };
+const SCOPE_OPTIONS: Options = { owner: text, name: text, level: text, project: text, 'expires-in': text, 'expires-at': text, ...LIMIT_OPTIONS };
 const DURATION = /^(\d{1,9})(s|m|h|d|w|y)$/;
 const DAY_MS = 86_400_000;
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS, y: 365 * DAY_MS } as const;
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(?:Z|([+-])(\d{2}):(\d{2})))?$/;
+// `<requests>/<window>`: a window is a unit with an optional count (`20/60s`, `100/5min`).
+const RATE = /^([1-9]\d{0,9})\/([1-9]\d{0,9})?(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
+const RATE_UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS };
+// Core's bounds (keys.create / setLimits check them too); checked here so the message names the flag.
+const MAX_RATE = 1_000_000_000;
+const MIN_WINDOW_MS = 1_000;
+const MAX_WINDOW_MS = 366 * DAY_MS;
+const COUNT = /^(?:0|[1-9]\d{0,15})$/;
 /** The last instant a JavaScript Date (and so a stored expiry) can hold. */
 const MAX_TIME = 8.64e15;
 /** What `keys.*` needs of a store (core's KeyAdminStore, less `recordUsage`: the CLI records none). */
@@ -207,12 +225,15 @@ const COMMANDS: Record<string, Command> = {
     required: ['owner', 'name', 'level'],
     async run(ctx) {
       const scope = keyScope(ctx);
-      const { ks } = await ctx.open('create', true);
-      const { key, record } = await ks.keys.create(scope);
+      const opened = await ctx.open('create', true);
+      if (scope.quota) needsQuotas(opened, ctx.name);
+      const { key, record } = await opened.ks.keys.create(scope);
       if (ctx.json) ctx.printKey(`${JSON.stringify({ key, record: keyJson(record) }, null, 2)}\n`);
       else {
         ctx.printKey(
-          `Created key ${record.id} "${record.name}" (${describeScope(record)}; expires ${when(record.expiresAt, 'never')}).\n\n` +
+          `Created key ${record.id} "${record.name}" (${describeScope(record)}; expires ${when(record.expiresAt, 'never')}).\n` +
+            (hasLimits(record) ? `Limits: ${limitsText(record, ctx.now())}.\n` : '') +
+            '\n' +
             `  ${key}\n\n` +
             'Store it now: this key will not be shown again.\n',
         );
@@ -238,10 +259,16 @@ const COMMANDS: Record<string, Command> = {
           );
         }
       }
-      const { ks } = await ctx.open('create', true);
-      const { record } = await ks.keys.import({ ...scope, key });
+      const opened = await ctx.open('create', true);
+      if (scope.quota) needsQuotas(opened, ctx.name);
+      const { record } = await opened.ks.keys.import({ ...scope, key });
       if (ctx.json) ctx.printJson({ record: keyJson(record) });
-      else ctx.print(`Imported key ${record.id} "${record.name}" (${describeScope(record)}; starts ${record.start}…; expires ${when(record.expiresAt, 'never')}).\n`);
+      else {
+        ctx.print(
+          `Imported key ${record.id} "${record.name}" (${describeScope(record)}; starts ${record.start}…; expires ${when(record.expiresAt, 'never')}).\n` +
+            (hasLimits(record) ? `Limits: ${limitsText(record, ctx.now())}.\n` : ''),
+        );
+      }
       return EXIT.ok;
     },
   },
@@ -278,6 +305,48 @@ const COMMANDS: Record<string, Command> = {
       if (ctx.json) ctx.printJson(records.map((r) => listedKeyJson(r, now)));
       else if (records.length === 0) ctx.print(all ? 'No keys.\n' : `No keys for owner ${owner}.\n`);
       else ctx.print(keysTable(records, now, { owner: all === true }));
+      return EXIT.ok;
+    },
+  },
+
+  'keys limits': {
+    options: { ...LIMIT_OPTIONS, 'no-rate-limit': flag, 'no-quota': flag, remaining: text },
+    positionals: ['keyId'],
+    async run(ctx) {
+      const id = ctx.args[0]!;
+      const { values } = ctx;
+      if (values['rate-limit'] !== undefined && values['no-rate-limit']) throw new UsageError('give --rate-limit or --no-rate-limit, not both');
+      if (values.quota !== undefined && values['no-quota']) throw new UsageError('give --quota or --no-quota, not both');
+      if (values['no-quota'] && values.remaining !== undefined) throw new UsageError('--remaining sets what is left of a quota: it cannot go with --no-quota');
+      const given = limitOptions(values);
+      const remaining = values.remaining === undefined ? undefined : count(values.remaining as string, '--remaining', 0);
+      if (values['rate-limit'] === undefined && !values['no-rate-limit'] && values.quota === undefined && !values['no-quota'] && remaining === undefined) {
+        throw new UsageError('keys limits needs a change: --rate-limit <n>/<window>, --no-rate-limit, --quota <n>, --no-quota or --remaining <n>');
+      }
+      const opened = await ctx.open('write', true);
+      if (typeof (opened.store as { setKeyLimits?: unknown }).setKeyLimits !== 'function') {
+        throw new UsageError(`keys limits needs a store with setKeyLimits, and ${opened.from} has none`);
+      }
+      const { ks } = opened;
+      const limits: KeyLimitsInput = {};
+      if (values['no-rate-limit']) limits.rateLimit = null;
+      else if (given.rateLimit) limits.rateLimit = given.rateLimit;
+      if (values['no-quota']) limits.quota = null;
+      else if (given.quota) limits.quota = { ...given.quota, ...(remaining === undefined ? {} : { remaining }) };
+      else if (remaining !== undefined) {
+        // --remaining alone: the key's quota as it is, with that much left.
+        const current = await ks.keys.get(id);
+        if (current === null) throw new Error(`No key with id ${JSON.stringify(id)}`);
+        if (current.quota == null) throw new UsageError(`key ${id} has no quota: set one with --quota <n> [--refill day|month]`);
+        limits.quota = { limit: current.quota.limit, refill: current.quota.refill, remaining };
+      }
+      if (limits.quota != null) {
+        if ((limits.quota.remaining ?? 0) > limits.quota.limit) throw new UsageError(`--remaining must be at most the quota's limit (${limits.quota.limit})`);
+        needsQuotas(opened, ctx.name);
+      }
+      const record = await ks.keys.setLimits(id, limits);
+      if (ctx.json) ctx.printJson(listedKeyJson(record, ctx.now()));
+      else ctx.print(`Key ${id} "${record.name}": ${limitsText(record, ctx.now())}.\n`);
       return EXIT.ok;
     },
   },
@@ -643,7 +712,53 @@ function keyScope(ctx: Context) {
     level,
     projectId: (values.project as string | undefined) ?? null,
     expiresAt,
+    // Left out when not given, so the config's per-level quota defaults still apply.
+    ...limitOptions(values),
   } as const;
+}
+
+/** `--rate-limit`, `--quota` and `--refill`, checked; a field is absent when its flag is. */
+function limitOptions(values: Values): Pick<KeyLimitsInput, 'rateLimit'> & { quota?: { limit: number; refill: 'day' | 'month' | null } } {
+  const out: ReturnType<typeof limitOptions> = {};
+  if (values['rate-limit'] !== undefined) out.rateLimit = rateLimit(values['rate-limit'] as string);
+  const refill = values.refill as string | undefined;
+  if (refill !== undefined && refill !== 'day' && refill !== 'month') throw new UsageError('--refill must be day or month');
+  if (values.quota === undefined) {
+    if (refill !== undefined) throw new UsageError('--refill says when a quota starts again: give it with --quota <n>');
+  } else {
+    out.quota = { limit: count(values.quota as string, '--quota', 1), refill: refill ?? null };
+  }
+  return out;
+}
+
+/**
+ * `<requests>/<window>`: `100/min`, `10/s`, `5000/hour`, `20/60s`. Strict: no spaces, signs,
+ * decimals or leading zeros, and only these units.
+ */
+function rateLimit(value: string): { limit: number; windowMs: number } {
+  const match = RATE.exec(value);
+  if (!match) {
+    throw new UsageError('--rate-limit must be <requests>/<window>, like 100/min, 10/s, 5000/hour, 1000/day or 20/60s');
+  }
+  const limit = Number(match[1]);
+  const windowMs = Number(match[2] ?? 1) * RATE_UNIT_MS[match[3]![0]!]!;
+  if (limit > MAX_RATE) throw new UsageError(`--rate-limit allows at most ${MAX_RATE} requests per window`);
+  if (windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) throw new UsageError('--rate-limit needs a window from 1s to 366d');
+  return { limit, windowMs };
+}
+
+/** A whole number of requests, at least `min`, written plainly (`50`, not `5e1`, `+50` or `050`). */
+function count(value: string, option: string, min: number): number {
+  const n = COUNT.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${option} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}`);
+  return n;
+}
+
+/** A key with a quota is counted by the store: refuse, with exit 2, a store that cannot. */
+function needsQuotas(opened: Opened, command: string): void {
+  if (typeof (opened.store as { consumeQuota?: unknown }).consumeQuota !== 'function') {
+    throw new UsageError(`${command} --quota needs a store that counts quotas (consumeQuota), and ${opened.from} has none`);
+  }
 }
 
 /**
