@@ -1,4 +1,5 @@
 import { KeyscopeError } from './errors.js';
+import { quotaAt, type KeyLimitsUpdate, type Quota, type QuotaTake, type RateLimit } from './limits.js';
 import type { KeyAdminStore, KeyDenial, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from './types.js';
 
 /**
@@ -59,7 +60,10 @@ export class MemoryStore implements KeyAdminStore {
     if (this.keys.has(record.id) || this.byHash.has(record.hash)) {
       throw new KeyscopeError('invalid_argument', `a key with id ${record.id} or the same hash already exists`);
     }
-    this.keys.set(record.id, copy(record));
+    const rateLimit = record.rateLimit ?? null;
+    const quota = record.quota ?? null;
+    checkLimits({ rateLimit, quota });
+    this.keys.set(record.id, copy({ ...record, rateLimit, quota }));
     this.byHash.set(record.hash, record.id);
   }
 
@@ -94,6 +98,32 @@ export class MemoryStore implements KeyAdminStore {
     if (!record) return false;
     record.expiresAt = new Date(expiresAt);
     this.changed({ kind: 'key', keyId: id });
+    return true;
+  }
+
+  /**
+   * Take one unit of a key's quota at `at`, applying a refill that is due first. Atomic as far
+   * as a process goes: nothing is awaited between the check and the write. Not a change to report.
+   */
+  async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
+    const now = checkedTime(at);
+    const record = this.keys.get(keyId);
+    if (!record?.quota) return null;
+    const quota = quotaAt(record.quota, now);
+    // Exhausted: nothing is written (a due refill of a zero quota included), as the SQL stores do.
+    if (quota.remaining <= 0) return { granted: false, remaining: 0, limit: quota.limit, refill: quota.refill, resetAt: date(quota.resetAt) };
+    record.quota = { ...quota, remaining: quota.remaining - 1, resetAt: date(quota.resetAt) };
+    return { granted: true, remaining: record.quota.remaining, limit: quota.limit, refill: quota.refill, resetAt: date(quota.resetAt) };
+  }
+
+  /** Change a key's rate limit and quota (`undefined` leaves one, `null` removes it); `false` if unknown. */
+  async setKeyLimits(keyId: string, limits: KeyLimitsUpdate): Promise<boolean> {
+    const record = this.keys.get(keyId);
+    if (!record) return false;
+    checkLimits(limits);
+    if (limits.rateLimit !== undefined) record.rateLimit = copyRateLimit(limits.rateLimit);
+    if (limits.quota !== undefined) record.quota = copyQuota(limits.quota);
+    this.changed({ kind: 'key', keyId });
     return true;
   }
 
@@ -151,12 +181,44 @@ function notify(listeners: Iterable<(change?: StoreChange) => void>, change: Sto
 
 /** Records leave the store as copies: a caller holding one never sees later changes. */
 function copy(record: KeyRecord): KeyRecord {
-  const date = (d: Date | null) => (d === null ? null : new Date(d));
   return {
     ...record,
     createdAt: new Date(record.createdAt),
     expiresAt: date(record.expiresAt),
     revokedAt: date(record.revokedAt),
     lastUsedAt: date(record.lastUsedAt),
+    rateLimit: copyRateLimit(record.rateLimit ?? null),
+    quota: copyQuota(record.quota ?? null),
   };
+}
+
+function date(value: Date | null): Date | null {
+  return value === null ? null : new Date(value);
+}
+
+function copyRateLimit(rateLimit: RateLimit | null): RateLimit | null {
+  return rateLimit === null ? null : { limit: rateLimit.limit, windowMs: rateLimit.windowMs };
+}
+
+function copyQuota(quota: Quota | null): Quota | null {
+  return quota === null ? null : { limit: quota.limit, remaining: quota.remaining, refill: quota.refill, resetAt: date(quota.resetAt) };
+}
+
+/**
+ * The admin layer checks limits; this only keeps NaN and Infinity out of the store, where a
+ * comparison with them would quietly grant or refuse every request.
+ */
+function checkLimits({ rateLimit, quota }: KeyLimitsUpdate): void {
+  const fields: [string, unknown][] = [];
+  if (rateLimit) fields.push(['rateLimit.limit', rateLimit.limit], ['rateLimit.windowMs', rateLimit.windowMs]);
+  if (quota) fields.push(['quota.limit', quota.limit], ['quota.remaining', quota.remaining], ['quota.resetAt', quota.resetAt?.getTime() ?? 0]);
+  for (const [name, value] of fields) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
+  }
+}
+
+function checkedTime(at: Date): number {
+  const time = at instanceof Date ? at.getTime() : NaN;
+  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
+  return time;
 }
