@@ -82,6 +82,22 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER key_denials_deleted AFTER DELETE ON key_denials
     BEGIN UPDATE changes SET generation = generation + 1; END;
   `,
+  // v4: per-key limits, all nullable (none: the level's default, or unlimited). A rate limit is
+  // both rate columns or neither; a quota is quota_limit and the rest, its remaining units
+  // counted down here by one UPDATE per request. Only setting limits bumps the change counter:
+  // it always names the four columns below, and consuming the quota never does.
+  `
+  ALTER TABLE keys ADD COLUMN rate_limit INTEGER;
+  ALTER TABLE keys ADD COLUMN rate_window_ms INTEGER;
+  ALTER TABLE keys ADD COLUMN quota_limit INTEGER;
+  ALTER TABLE keys ADD COLUMN quota_remaining INTEGER;
+  ALTER TABLE keys ADD COLUMN quota_refill TEXT CHECK (quota_refill IN ('day', 'month'));
+  ALTER TABLE keys ADD COLUMN quota_reset_at INTEGER;
+
+  CREATE TRIGGER keys_limits_updated
+    AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON keys
+    BEGIN UPDATE changes SET generation = generation + 1; END;
+  `,
 ];
 
 /** The schema version this release writes and reads. */

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyDenial, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import { dateFromEpoch, KeyscopeError, nextQuotaReset, quotaAt, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
@@ -29,7 +29,15 @@ export interface SqliteStoreOptions {
   usageBusyTimeoutMs?: number;
 }
 
-const KEY_COLUMNS = 'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind';
+const KEY_COLUMNS =
+  'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind, ' +
+  'rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at';
+
+/** A refill is due: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
+const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= @at';
+
+/** What taking a unit of a quota gives back. */
+type QuotaRow = Pick<KeyRow, 'quota_limit' | 'quota_remaining' | 'quota_refill' | 'quota_reset_at'>;
 
 /**
  * The embedded default store: keys, projects and usage in one SQLite file (WAL mode).
@@ -88,7 +96,8 @@ export class SqliteStore implements KeyAdminStore {
         // WAL: readers (the servers) never wait for a writer (the CLI), and the reverse.
         this.db.pragma('journal_mode = WAL');
         // better-sqlite3 builds SQLite with NORMAL for WAL files, where a power cut can undo the
-        // last commits: a revocation must survive one. Writes are rare (admin, one usage batch a second).
+        // last commits: a revocation must survive one. Writes are rare (admin, one usage batch a second;
+        // quota units, per request, are committed with NORMAL: see consumeQuota).
         this.db.pragma('synchronous = FULL');
         this.db.pragma('foreign_keys = ON');
         migrate(this.db, filename);
@@ -187,6 +196,7 @@ export class SqliteStore implements KeyAdminStore {
         revoked_at: time(record.revokedAt),
         last_used_at: time(record.lastUsedAt),
         kind: record.kind ?? 'opaque',
+        ...limitColumns(record.rateLimit ?? null, record.quota ?? null),
       }));
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
@@ -222,6 +232,47 @@ export class SqliteStore implements KeyAdminStore {
   async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
     const found = this.write(() => this.sql.expire.run(expiresAt.getTime(), id)).changes > 0;
     if (found) this.report({ kind: 'key', keyId: id });
+    return found;
+  }
+
+  /**
+   * Take one unit of a key's quota at `at`, in one UPDATE ... RETURNING: the write lock makes it
+   * atomic across every process on the file, and a due refill is applied in the same statement.
+   * When no row comes back, one read tells an exhausted quota from no quota. Not reported to
+   * subscribers (it is per request) and it leaves the change counter alone.
+   *
+   * Committed with `synchronous = NORMAL`: a commit with FULL waits for an fsync (milliseconds,
+   * on the event loop) on every request, and what a power cut can undo here is a few units
+   * taken, not a revocation. The next FULL commit makes them durable too.
+   */
+  async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
+    const now = checkedTime(at);
+    const values = { id: keyId, at: now, next_day: nextQuotaReset('day', now), next_month: nextQuotaReset('month', now) };
+    this.sql.syncNormal.run();
+    let taken: QuotaRow | undefined;
+    try {
+      taken = this.sql.consumeQuota.get(values);
+    } finally {
+      this.sql.syncFull.run();
+    }
+    if (taken) return { granted: true, remaining: taken.quota_remaining!, limit: taken.quota_limit!, refill: taken.quota_refill ?? null, resetAt: dateFromEpoch(taken.quota_reset_at ?? null) };
+    const quota = recordFromRow(this.sql.byId.get(keyId))?.quota;
+    if (!quota) return null;
+    const current = quotaAt(quota, now);
+    return { granted: false, remaining: 0, limit: current.limit, refill: current.refill, resetAt: current.resetAt };
+  }
+
+  /**
+   * Change a key's rate limit and quota (`undefined` leaves one, `null` removes it); `false` if
+   * unknown. Reports `{ kind: 'key', keyId }`; other processes' watchers hear it as "anything
+   * may have changed".
+   */
+  async setKeyLimits(keyId: string, limits: KeyLimitsUpdate): Promise<boolean> {
+    const columns = limitColumns(limits.rateLimit ?? null, limits.quota ?? null);
+    const found = this.write(() =>
+      this.sql.setLimits.run({ id: keyId, set_rate: limits.rateLimit === undefined ? 0 : 1, set_quota: limits.quota === undefined ? 0 : 1, ...columns }),
+    ).changes > 0;
+    if (found) this.report({ kind: 'key', keyId });
     return found;
   }
 
@@ -271,7 +322,7 @@ export class SqliteStore implements KeyAdminStore {
 
   /**
    * Be told when keys or projects change. Writes through this store are reported right after
-   * they commit, with what changed (`{ kind: 'key', keyId }` for a revocation, expiry or denial,
+   * they commit, with what changed (`{ kind: 'key', keyId }` for a revocation, expiry, denial or limits,
    * `{ kind: 'project', projectId }` for a project added, moved or removed). Another
    * connection's writes (another process, the CLI) are found by polling SQLite's
    * `PRAGMA data_version` every `watchIntervalMs` while anyone listens, and reported with no
@@ -362,7 +413,26 @@ function statements(db: Database.Database) {
     byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
     all: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY created_at, rowid`),
     insertKey: db.prepare(
-      `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at, @kind)`,
+      `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at, @kind,
+       @rate_limit, @rate_window_ms, @quota_limit, @quota_remaining, @quota_refill, @quota_reset_at)`,
+    ),
+    consumeQuota: db.prepare<[{ id: string; at: number; next_day: number; next_month: number }], QuotaRow>(
+      `UPDATE keys SET
+         quota_remaining = CASE WHEN ${REFILL_DUE} THEN quota_limit - 1 ELSE quota_remaining - 1 END,
+         quota_reset_at = CASE WHEN ${REFILL_DUE} THEN (CASE quota_refill WHEN 'day' THEN @next_day ELSE @next_month END) ELSE quota_reset_at END
+       WHERE id = @id AND quota_limit IS NOT NULL AND (CASE WHEN ${REFILL_DUE} THEN quota_limit ELSE quota_remaining END) > 0
+       RETURNING quota_limit, quota_remaining, quota_refill, quota_reset_at`,
+    ),
+    // Names all four columns the change trigger watches, even when they stay as they are.
+    setLimits: db.prepare<[{ id: string; set_rate: number; set_quota: number } & LimitColumns]>(
+      `UPDATE keys SET
+         rate_limit = CASE WHEN @set_rate THEN @rate_limit ELSE rate_limit END,
+         rate_window_ms = CASE WHEN @set_rate THEN @rate_window_ms ELSE rate_window_ms END,
+         quota_limit = CASE WHEN @set_quota THEN @quota_limit ELSE quota_limit END,
+         quota_remaining = CASE WHEN @set_quota THEN @quota_remaining ELSE quota_remaining END,
+         quota_refill = CASE WHEN @set_quota THEN @quota_refill ELSE quota_refill END,
+         quota_reset_at = CASE WHEN @set_quota THEN @quota_reset_at ELSE quota_reset_at END
+       WHERE id = @id`,
     ),
     revoke: db.prepare<[number, string]>('UPDATE keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?'),
     expire: db.prepare<[number, string]>('UPDATE keys SET expires_at = ? WHERE id = ?'),
@@ -390,6 +460,8 @@ function statements(db: Database.Database) {
       'INSERT INTO projects (id, owner_id, name) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name',
     ),
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+    syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+    syncFull: db.prepare('PRAGMA synchronous = FULL'),
     generation: db.prepare<[], number>('SELECT generation FROM changes WHERE id = 1').pluck(),
   };
 }
@@ -433,3 +505,38 @@ function time(value: Date | null): number | null {
   return value === null ? null : value.getTime();
 }
 
+/** A key's limits as its six columns (all null for none). */
+interface LimitColumns {
+  rate_limit: number | null;
+  rate_window_ms: number | null;
+  quota_limit: number | null;
+  quota_remaining: number | null;
+  quota_refill: 'day' | 'month' | null;
+  quota_reset_at: number | null;
+}
+
+/**
+ * The columns of a rate limit and a quota. The admin layer checks limits; this only keeps NaN
+ * and Infinity out of the file (SQLite would store NaN as NULL, and a quota would change meaning).
+ */
+function limitColumns(rateLimit: RateLimit | null, quota: Quota | null): LimitColumns {
+  return {
+    rate_limit: rateLimit && finite(rateLimit.limit, 'rateLimit.limit'),
+    rate_window_ms: rateLimit && finite(rateLimit.windowMs, 'rateLimit.windowMs'),
+    quota_limit: quota && finite(quota.limit, 'quota.limit'),
+    quota_remaining: quota && finite(quota.remaining, 'quota.remaining'),
+    quota_refill: quota?.refill ?? null,
+    quota_reset_at: quota?.resetAt ? finite(quota.resetAt.getTime(), 'quota.resetAt') : null,
+  };
+}
+
+function finite(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+function checkedTime(at: Date): number {
+  const time = at instanceof Date ? at.getTime() : NaN;
+  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
+  return time;
+}

@@ -54,6 +54,36 @@ function versionTwoFile(filename: string): void {
   db.close();
 }
 
+/**
+ * A file as schema version 3 wrote it: version 2's file plus version 3's SQL, copied here on
+ * purpose as above, with a signed key and its denial.
+ */
+function versionThreeFile(filename: string): void {
+  versionTwoFile(filename);
+  const db = new Database(filename);
+  db.exec(`
+    ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'opaque' CHECK (kind IN ('opaque', 'signed'));
+
+    CREATE TABLE key_denials (
+      key_id   TEXT PRIMARY KEY,
+      from_at  INTEGER NOT NULL,
+      until_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER key_denials_inserted AFTER INSERT ON key_denials
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER key_denials_updated AFTER UPDATE ON key_denials
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+    CREATE TRIGGER key_denials_deleted AFTER DELETE ON key_denials
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+
+    INSERT INTO keys (id, name, owner_id, level, project_id, hash, start, created_at, kind)
+      VALUES ('key_v3signed', 'v3 signed', 'user_v1', 'user', NULL, 'v3-signed-token-hash', 'eyJhbGc', 1735776000000, 'signed');
+    INSERT INTO key_denials (key_id, from_at, until_at) VALUES ('key_v3signed', 1735776000000, 4102444800000);
+    UPDATE keyscope_schema SET version = 3;
+  `);
+  db.close();
+}
 
 let dir: string;
 const open: SqliteStore[] = [];
@@ -169,6 +199,8 @@ describe('schema migration', () => {
       revokedAt: null,
       lastUsedAt: new Date(Date.UTC(2025, 0, 2)),
       kind: 'opaque',
+      rateLimit: null,
+      quota: null,
     });
     expect(await s.listProjects('user_v1')).toEqual([{ id: 'proj_v1', ownerId: 'user_v1', name: 'Made by v1' }]);
 
@@ -218,6 +250,40 @@ describe('schema migration', () => {
       expect(after.prepare('SELECT version FROM keyscope_schema').pluck().get()).toBe(SCHEMA_VERSION);
       // The file itself refuses a kind it does not know, whoever writes it.
       expect(() => after.prepare("UPDATE keys SET kind = 'jwt'").run()).toThrow(/CHECK constraint failed/);
+    } finally {
+      after.close();
+    }
+  });
+
+  it('upgrades a file written by schema version 3: its keys have no limits, then take a quota and a rate limit', async () => {
+    const filename = join(dir, 'v3.db');
+    versionThreeFile(filename);
+    const s = store(filename);
+    const key = fixtureKey();
+    expect(await s.findKeyByHash(hashKey(key))).toMatchObject({ id: 'key_v1fixture', kind: 'opaque', rateLimit: null, quota: null });
+    expect(await s.listKeys('user_v1')).toMatchObject([
+      { id: 'key_v1fixture', rateLimit: null, quota: null },
+      { id: 'key_v3signed', kind: 'signed', rateLimit: null, quota: null },
+    ]);
+    expect(await s.listKeyDenials(new Date())).toEqual([{ keyId: 'key_v3signed', from: new Date(Date.UTC(2025, 0, 2)), until: new Date(Date.UTC(2100, 0, 1)) }]);
+    expect(await s.consumeQuota('key_v1fixture', new Date())).toBeNull();
+
+    const ks = createKeyscope({ store: s, usage: false });
+    expect(await ks.authenticate({ headers: { 'x-api-key': key }, path: '/sites' })).toMatchObject({ ok: true, auth: { keyId: 'key_v1fixture' } });
+    await ks.close();
+
+    // What version 4 added works on the upgraded file.
+    const quota = { limit: 2, remaining: 2, refill: 'day' as const, resetAt: new Date(Date.UTC(2025, 5, 2)) };
+    expect(await s.setKeyLimits('key_v1fixture', { rateLimit: { limit: 10, windowMs: 60_000 }, quota })).toBe(true);
+    expect(await s.consumeQuota('key_v1fixture', new Date(Date.UTC(2025, 5, 1)))).toEqual({ granted: true, remaining: 1, limit: 2, refill: 'day', resetAt: quota.resetAt });
+    expect(await s.getKey('key_v1fixture')).toMatchObject({ rateLimit: { limit: 10, windowMs: 60_000 }, quota: { ...quota, remaining: 1 } });
+    s.close();
+
+    const after = new Database(filename);
+    try {
+      expect(after.prepare('SELECT version FROM keyscope_schema').pluck().get()).toBe(SCHEMA_VERSION);
+      // The file itself refuses a refill it does not know, whoever writes it.
+      expect(() => after.prepare("UPDATE keys SET quota_refill = 'week'").run()).toThrow(/CHECK constraint failed/);
     } finally {
       after.close();
     }
@@ -305,6 +371,32 @@ describe('subscribe: changes made by another connection', () => {
     await server.revokeKey(record.id, new Date());
     await new Promise((r) => setTimeout(r, 100));
     expect(listener).not.toHaveBeenCalled();
+  });
+
+  it('calls the listener when another connection sets a key’s limits, and stays quiet while it takes units of a quota', async () => {
+    const filename = join(dir, 'keys.db');
+    const server = store(filename, { watchIntervalMs: 10 });
+    const other = store(filename);
+    const admin = createKeyscope({ store: other, usage: false });
+    const { record } = await admin.keys.create({ ownerId: 'u1', name: 'metered', level: 'user' });
+    await admin.close();
+    await other.setKeyLimits(record.id, { quota: { limit: 100, remaining: 100, refill: null, resetAt: null } });
+
+    const listener = vi.fn();
+    server.subscribe(listener);
+    for (let i = 0; i < 5; i++) await other.consumeQuota(record.id, new Date());
+    await server.consumeQuota(record.id, new Date());
+    await new Promise((r) => setTimeout(r, 150));
+    expect(listener).not.toHaveBeenCalled();
+    expect((await server.getKey(record.id))!.quota!.remaining).toBe(94);
+
+    // Any limits write is heard, even one that sets only the rate limit or changes nothing.
+    for (const limits of [{ rateLimit: { limit: 5, windowMs: 1_000 } }, { quota: null }, {}]) {
+      const calls = listener.mock.calls.length;
+      await other.setKeyLimits(record.id, limits);
+      expect(await until(() => listener.mock.calls.length > calls)).toBe(true);
+      expect(listener.mock.calls.at(-1)).toEqual([]);
+    }
   });
 
   it('keeps telling the other listeners when one throws, and stops on close', async () => {
@@ -592,6 +684,14 @@ describe('read-only opening and files that are not keyscope databases', () => {
       expect.objectContaining({ code: 'sqlite_schema_older', message: expect.stringMatching(new RegExp(`version 2, older than version ${SCHEMA_VERSION}`)) }),
     );
     expect(readFileSync(v2).equals(v2bytes)).toBe(true);
+
+    const v3 = join(dir, 'v3.db');
+    versionThreeFile(v3);
+    const v3bytes = readFileSync(v3);
+    expect(() => new SqliteStore({ filename: v3, readonly: true })).toThrow(
+      expect.objectContaining({ code: 'sqlite_schema_older', message: expect.stringMatching(new RegExp(`version 3, older than version ${SCHEMA_VERSION}`)) }),
+    );
+    expect(readFileSync(v3).equals(v3bytes)).toBe(true);
   });
 });
 
