@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { dateFromEpoch, KeyscopeError, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyDenial, KeyRecord, KeyRow, KeyUsage, Project, StoreChange, UsageEntry } from '@keyscope/core';
+import { dateFromEpoch, KeyscopeError, nextQuotaReset, quotaAt, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { channelOf, migrateWith, newerSchema, quoted, SCHEMA_VERSION, schemaName, schemaVersion, type MigrationResult } from './schema.js';
@@ -60,7 +60,13 @@ export interface PostgresMigrateOptions {
 
 /** Times leave the database as epoch ms (exact, no time zone parsing in the driver). */
 const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${alias}`;
-const KEY_SELECT = `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind`;
+/** Counts leave as numbers too (pg gives bigint as a string). */
+const num = (column: string) => `${column}::float8 AS ${column}`;
+const KEY_SELECT =
+  `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind, ` +
+  `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}`;
+/** A refill is due at `$2`: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
+const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= $2::timestamptz';
 /** Sets the writing store's origin for the NOTIFY trigger, for this transaction only. */
 const ORIGIN = "WITH origin AS (SELECT set_config('keyscope.origin', $1, true) AS origin)";
 
@@ -253,8 +259,10 @@ export class PostgresStore implements KeyAdminStore {
   async createKey(record: KeyRecord): Promise<void> {
     try {
       await this.query(
-        `INSERT INTO ${this.s}.keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12)`,
+        `INSERT INTO ${this.s}.keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind,
+           rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12,
+           $13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text, $18::timestamptz)`,
         [
           record.id,
           record.name,
@@ -268,6 +276,7 @@ export class PostgresStore implements KeyAdminStore {
           timestamp(record.revokedAt),
           timestamp(record.lastUsedAt),
           record.kind ?? 'opaque',
+          ...limitValues(record.rateLimit ?? null, record.quota ?? null),
         ],
       );
     } catch (error) {
@@ -315,6 +324,54 @@ export class PostgresStore implements KeyAdminStore {
     ]);
     const found = (rowCount ?? 0) > 0;
     if (found) this.report({ kind: 'key', keyId: id });
+    return found;
+  }
+
+  /**
+   * Take one unit of a key's quota at `at`, in one UPDATE ... RETURNING: the row lock makes it
+   * atomic across every instance (a concurrent UPDATE waits, then re-checks the WHERE on the row
+   * as committed), and a due refill is applied in the same statement. When no row comes back,
+   * one read tells an exhausted quota from no quota. NOTIFYs nobody: it is per request.
+   */
+  async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
+    const now = checkedTime(at);
+    const { rows } = await this.query<{ quota_limit: number; quota_remaining: number; quota_refill: 'day' | 'month' | null; quota_reset_at: number | null }>(
+      `UPDATE ${this.s}.keys SET
+         quota_remaining = CASE WHEN ${REFILL_DUE} THEN quota_limit - 1 ELSE quota_remaining - 1 END,
+         quota_reset_at = CASE WHEN ${REFILL_DUE} THEN (CASE quota_refill WHEN 'day' THEN $3::timestamptz ELSE $4::timestamptz END) ELSE quota_reset_at END
+       WHERE id = $1 AND quota_limit IS NOT NULL AND (CASE WHEN ${REFILL_DUE} THEN quota_limit ELSE quota_remaining END) > 0
+       RETURNING ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}`,
+      [keyId, timestamp(at), timestamp(new Date(nextQuotaReset('day', now))), timestamp(new Date(nextQuotaReset('month', now)))],
+      `keyscope.quota.${this.schema}`,
+    );
+    const taken = rows[0];
+    if (taken) return { granted: true, remaining: taken.quota_remaining, limit: taken.quota_limit, refill: taken.quota_refill, resetAt: dateFromEpoch(taken.quota_reset_at) };
+    const quota = (await this.getKey(keyId))?.quota;
+    if (!quota) return null;
+    const current = quotaAt(quota, now);
+    return { granted: false, remaining: 0, limit: current.limit, refill: current.refill, resetAt: current.resetAt };
+  }
+
+  /**
+   * Change a key's rate limit and quota (`undefined` leaves one, `null` removes it); `false` when
+   * no such key. Reports `{ kind: 'key', keyId }` at once; other instances hear it through NOTIFY.
+   */
+  async setKeyLimits(keyId: string, limits: KeyLimitsUpdate): Promise<boolean> {
+    const values = limitValues(limits.rateLimit ?? null, limits.quota ?? null);
+    // Names all four columns the NOTIFY trigger watches, even when they stay as they are.
+    const { rowCount } = await this.query(
+      `${ORIGIN} UPDATE ${this.s}.keys SET
+         rate_limit = CASE WHEN $3::boolean THEN $5::bigint ELSE rate_limit END,
+         rate_window_ms = CASE WHEN $3::boolean THEN $6::bigint ELSE rate_window_ms END,
+         quota_limit = CASE WHEN $4::boolean THEN $7::bigint ELSE quota_limit END,
+         quota_remaining = CASE WHEN $4::boolean THEN $8::bigint ELSE quota_remaining END,
+         quota_refill = CASE WHEN $4::boolean THEN $9::text ELSE quota_refill END,
+         quota_reset_at = CASE WHEN $4::boolean THEN $10::timestamptz ELSE quota_reset_at END
+       FROM origin WHERE id = $2`,
+      [this.origin, keyId, limits.rateLimit !== undefined, limits.quota !== undefined, ...values],
+    );
+    const found = (rowCount ?? 0) > 0;
+    if (found) this.report({ kind: 'key', keyId });
     return found;
   }
 
@@ -467,7 +524,7 @@ export class PostgresStore implements KeyAdminStore {
  * transaction under an advisory lock: safe to run from several deploys at once. Throws a
  * {@link PostgresStoreError}, changing nothing, for a newer schema or a schema of something else.
  *
- * @example await migrate({ connectionString: process.env.DATABASE_URL }) // { schema: 'keyscope', from: 0, to: 2 }
+ * @example await migrate({ connectionString: process.env.DATABASE_URL }) // { schema: 'keyscope', from: 0, to: 3 }
  */
 export async function migrate(options: PostgresMigrateOptions): Promise<MigrationResult> {
   if (options === null || typeof options !== 'object') throw new TypeError('migrate(options): options must be an object');
@@ -517,3 +574,28 @@ function timestamp(value: Date | null): string | null {
   return value === null ? null : value.toISOString().replace(/^\+/, '');
 }
 
+/**
+ * A rate limit and a quota as the six column values (all null for none). The admin layer checks
+ * limits; this only keeps NaN and Infinity from reaching the database as an obscure error.
+ */
+function limitValues(rateLimit: RateLimit | null, quota: Quota | null): [number | null, number | null, number | null, number | null, string | null, string | null] {
+  return [
+    rateLimit && finite(rateLimit.limit, 'rateLimit.limit'),
+    rateLimit && finite(rateLimit.windowMs, 'rateLimit.windowMs'),
+    quota && finite(quota.limit, 'quota.limit'),
+    quota && finite(quota.remaining, 'quota.remaining'),
+    quota?.refill ?? null,
+    quota?.resetAt ? timestamp(new Date(finite(quota.resetAt.getTime(), 'quota.resetAt'))) : null,
+  ];
+}
+
+function finite(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+function checkedTime(at: Date): number {
+  const time = at instanceof Date ? at.getTime() : NaN;
+  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
+  return time;
+}

@@ -99,6 +99,23 @@ const MIGRATIONS: readonly ((s: string, channel: string) => string)[] = [
     AFTER INSERT OR UPDATE OR DELETE ON ${s}.key_denials
     FOR EACH ROW EXECUTE FUNCTION ${s}.notify_change('key', 'key_id');
   `,
+  // v3: per-key limits, all nullable (none: the level's default, or unlimited). A rate limit is
+  // both rate columns or neither; a quota is quota_limit and the rest, its remaining units
+  // counted down here by one UPDATE per request. Setting limits NOTIFYs (it always names the
+  // four columns below); consuming the quota never does.
+  (s) => `
+  ALTER TABLE ${s}.keys
+    ADD COLUMN rate_limit      bigint,
+    ADD COLUMN rate_window_ms  bigint,
+    ADD COLUMN quota_limit     bigint,
+    ADD COLUMN quota_remaining bigint,
+    ADD COLUMN quota_refill    text CHECK (quota_refill IN ('day', 'month')),
+    ADD COLUMN quota_reset_at  timestamptz;
+
+  CREATE TRIGGER keys_limits_changed
+    AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON ${s}.keys
+    FOR EACH ROW EXECUTE FUNCTION ${s}.notify_change('key', 'id');
+  `,
 ];
 
 /** The schema version this release writes and reads. */
