@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
-import type { KeyAdminStore, KeyDenial, KeyRecord, Project, StoreChange } from '@keyscope/core';
+import type { KeyAdminStore, KeyDenial, KeyRecord, Project, Quota, StoreChange } from '@keyscope/core';
 
 /** What a store under test brings: the store, a way to add projects, and its cleanup. */
 export interface StoreHarness {
@@ -15,7 +15,10 @@ export interface StoreHarness {
 
 const DAY = 86_400_000;
 
-/** A complete key record, ready for `createKey`, with `kind` set as `keys.create` sets it; `overrides` wins. */
+/**
+ * A complete key record, ready for `createKey`, with `kind` and the limits (none) set as
+ * `keys.create` sets them; `overrides` wins.
+ */
 export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key: string } {
   const key = generateKey();
   return {
@@ -28,6 +31,8 @@ export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key
     hash: hashKey(key),
     start: keyStart(key),
     kind: 'opaque',
+    rateLimit: null,
+    quota: null,
     createdAt: new Date(Date.UTC(2025, 0, 1, 12, 0, 0, 123)),
     expiresAt: null,
     revokedAt: null,
@@ -265,6 +270,213 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         expect(await store.setKeyExpiry(record.id, earlier)).toBe(true);
         expect((await store.findKeyByHash(record.hash))!.expiresAt).toEqual(earlier);
         expect(await store.setKeyExpiry('key_missing', later)).toBe(false);
+      });
+    });
+
+    describe('rate limits and quotas', () => {
+      const at = (iso: string) => new Date(iso);
+      const quota = (overrides: Partial<Quota> = {}): Quota => ({ limit: 3, remaining: 3, refill: null, resetAt: null, ...overrides });
+      async function withQuota(q: Quota | null, overrides: Partial<KeyRecord> = {}) {
+        const record = keyRecord({ quota: q, ...overrides });
+        await store.createKey(stored(record));
+        return record;
+      }
+
+      it('gives limits back from createKey through every read, null where there are none', async () => {
+        const both = keyRecord({
+          name: 'both',
+          createdAt: new Date(Date.UTC(2025, 0, 1)),
+          rateLimit: { limit: 100, windowMs: 60_000 },
+          quota: { limit: 10_000, remaining: 9_500, refill: 'month', resetAt: at('2025-02-01T00:00:00.000Z') },
+        });
+        const rateOnly = keyRecord({ name: 'rate', createdAt: new Date(Date.UTC(2025, 0, 2)), rateLimit: { limit: 5, windowMs: 366 * DAY } });
+        const quotaOnly = keyRecord({ name: 'quota', createdAt: new Date(Date.UTC(2025, 0, 3)), quota: quota({ limit: 50, remaining: 0 }) });
+        const none = keyRecord({ name: 'none', createdAt: new Date(Date.UTC(2025, 0, 4)) });
+        // A record without the fields at all (an older caller) is stored without limits.
+        const { rateLimit: _r, quota: _q, ...bare } = stored(keyRecord({ name: 'bare', createdAt: new Date(Date.UTC(2025, 0, 5)) }));
+        for (const record of [both, rateOnly, quotaOnly, none]) await store.createKey(stored(record));
+        await store.createKey(bare);
+
+        const expected = [stored(both), stored(rateOnly), stored(quotaOnly), stored(none), { ...bare, rateLimit: null, quota: null }];
+        for (const record of expected) {
+          expect(await store.getKey(record.id)).toEqual(record);
+          expect(await store.findKeyByHash(record.hash)).toEqual(record);
+        }
+        expect(await store.listKeys('user_1')).toEqual(expected);
+        expect(await store.listAllKeys!()).toEqual(expected);
+        expect((await store.getKey(both.id))!.quota!.resetAt).toBeInstanceOf(Date);
+      });
+
+      it('hands out limits as copies, and keeps none of the caller’s', async () => {
+        const resetAt = at('2025-02-01T00:00:00.000Z');
+        const input = stored(keyRecord({ rateLimit: { limit: 10, windowMs: 1_000 }, quota: { limit: 5, remaining: 5, refill: 'day', resetAt } }));
+        const expected = structuredClone(input);
+        await store.createKey(input);
+        input.rateLimit!.limit = 99;
+        input.quota!.remaining = 99;
+        resetAt.setTime(0);
+        const got = (await store.getKey(input.id))!;
+        got.rateLimit!.windowMs = 1;
+        got.quota!.limit = 1;
+        got.quota!.resetAt!.setTime(0);
+        const [listed] = await store.listKeys('user_1');
+        listed!.quota!.resetAt!.setTime(0);
+        expect(await store.getKey(input.id)).toEqual(expected);
+        expect(await store.findKeyByHash(input.hash)).toEqual(expected);
+      });
+
+      it('counts a quota down to 0, then refuses without going below', async () => {
+        expect(typeof store.consumeQuota, 'keys with a quota need it').toBe('function');
+        const record = await withQuota(quota({ limit: 3, remaining: 3 }));
+        const now = at('2025-06-01T12:00:00.000Z');
+        const takes = [];
+        for (let i = 0; i < 5; i++) takes.push(await store.consumeQuota!(record.id, now));
+        expect(takes).toEqual([
+          { granted: true, remaining: 2, limit: 3, refill: null, resetAt: null },
+          { granted: true, remaining: 1, limit: 3, refill: null, resetAt: null },
+          { granted: true, remaining: 0, limit: 3, refill: null, resetAt: null },
+          { granted: false, remaining: 0, limit: 3, refill: null, resetAt: null },
+          { granted: false, remaining: 0, limit: 3, refill: null, resetAt: null },
+        ]);
+        expect((await store.getKey(record.id))!.quota).toEqual(quota({ limit: 3, remaining: 0 }));
+      });
+
+      it('keeps a quota that never refills used up, however late, with resetAt null', async () => {
+        const record = await withQuota(quota({ limit: 1, remaining: 1 }));
+        expect(await store.consumeQuota!(record.id, at('2025-06-01T00:00:00.000Z'))).toEqual({ granted: true, remaining: 0, limit: 1, refill: null, resetAt: null });
+        expect(await store.consumeQuota!(record.id, at('2035-06-01T00:00:00.000Z'))).toEqual({ granted: false, remaining: 0, limit: 1, refill: null, resetAt: null });
+        // Without a refill, a reset time refills nothing either (as quotaAt in core decides).
+        const odd = await withQuota(quota({ limit: 1, remaining: 0, resetAt: at('2025-01-01T00:00:00.000Z') }));
+        expect(await store.consumeQuota!(odd.id, at('2025-06-01T00:00:00.000Z'))).toEqual({ granted: false, remaining: 0, limit: 1, refill: null, resetAt: at('2025-01-01T00:00:00.000Z') });
+      });
+
+      it('refuses an exhausted quota before its reset, and says when it resets', async () => {
+        const resetAt = at('2025-06-02T00:00:00.000Z');
+        const record = await withQuota(quota({ limit: 5, remaining: 0, refill: 'day', resetAt }));
+        expect(await store.consumeQuota!(record.id, new Date(resetAt.getTime() - 1))).toEqual({ granted: false, remaining: 0, limit: 5, refill: 'day', resetAt });
+        expect((await store.getKey(record.id))!.quota).toEqual(quota({ limit: 5, remaining: 0, refill: 'day', resetAt }));
+      });
+
+      it('applies a refill that is due: limit minus this one, and resetAt moves to the next UTC day', async () => {
+        const resetAt = at('2025-06-02T00:00:00.000Z');
+        const record = await withQuota(quota({ limit: 5, remaining: 0, refill: 'day', resetAt }));
+        // Due from its reset time on, exactly.
+        expect(await store.consumeQuota!(record.id, resetAt)).toEqual({ granted: true, remaining: 4, limit: 5, refill: 'day', resetAt: at('2025-06-03T00:00:00.000Z') });
+        expect(await store.consumeQuota!(record.id, at('2025-06-02T23:59:59.999Z'))).toEqual({ granted: true, remaining: 3, limit: 5, refill: 'day', resetAt: at('2025-06-03T00:00:00.000Z') });
+        // Days later, with units left: refilled to the limit, not added to.
+        expect(await store.consumeQuota!(record.id, at('2025-06-09T08:00:00.000Z'))).toEqual({ granted: true, remaining: 4, limit: 5, refill: 'day', resetAt: at('2025-06-10T00:00:00.000Z') });
+        expect((await store.getKey(record.id))!.quota).toEqual(quota({ limit: 5, remaining: 4, refill: 'day', resetAt: at('2025-06-10T00:00:00.000Z') }));
+      });
+
+      it('applies a monthly refill on the 1st of the next month after the request, months skipped or not', async () => {
+        const record = await withQuota(quota({ limit: 2, remaining: 1, refill: 'month', resetAt: at('2025-07-01T00:00:00.000Z') }));
+        expect(await store.consumeQuota!(record.id, at('2025-06-30T23:00:00.000Z'))).toEqual({ granted: true, remaining: 0, limit: 2, refill: 'month', resetAt: at('2025-07-01T00:00:00.000Z') });
+        expect(await store.consumeQuota!(record.id, at('2025-08-31T23:00:00.000Z'))).toEqual({ granted: true, remaining: 1, limit: 2, refill: 'month', resetAt: at('2025-09-01T00:00:00.000Z') });
+        expect(await store.consumeQuota!(record.id, at('2025-08-31T23:30:00.000Z'))).toEqual({ granted: true, remaining: 0, limit: 2, refill: 'month', resetAt: at('2025-09-01T00:00:00.000Z') });
+        expect(await store.consumeQuota!(record.id, at('2025-08-31T23:45:00.000Z'))).toEqual({ granted: false, remaining: 0, limit: 2, refill: 'month', resetAt: at('2025-09-01T00:00:00.000Z') });
+        // December's next month is January of the next year.
+        expect(await store.consumeQuota!(record.id, at('2025-12-15T00:00:00.000Z'))).toEqual({ granted: true, remaining: 1, limit: 2, refill: 'month', resetAt: at('2026-01-01T00:00:00.000Z') });
+      });
+
+      it('answers null for a key without a quota (a rate limit is not one) and for an unknown key', async () => {
+        const none = await withQuota(null);
+        const rateOnly = await withQuota(null, { rateLimit: { limit: 1, windowMs: 1_000 } });
+        const now = at('2025-06-01T00:00:00.000Z');
+        expect(await store.consumeQuota!(none.id, now)).toBeNull();
+        expect(await store.consumeQuota!(rateOnly.id, now)).toBeNull();
+        expect(await store.consumeQuota!('key_missing', now)).toBeNull();
+        expect(await store.getKey(rateOnly.id)).toEqual(stored(rateOnly));
+      });
+
+      it('hands out exactly the remaining units to concurrent requests', async () => {
+        const record = await withQuota(quota({ limit: 20, remaining: 20 }));
+        const now = at('2025-06-01T00:00:00.000Z');
+        const takes = await Promise.all(Array.from({ length: 60 }, () => store.consumeQuota!(record.id, now)));
+        const granted = takes.filter((t) => t!.granted);
+        expect(granted).toHaveLength(20);
+        expect(granted.map((t) => t!.remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+        expect((await store.getKey(record.id))!.quota!.remaining).toBe(0);
+      });
+
+      it('sets, leaves and removes each limit with setKeyLimits; false for an unknown key', async () => {
+        expect(typeof store.setKeyLimits, 'keys.setLimits needs it').toBe('function');
+        const record = await withQuota(null);
+        const rateLimit = { limit: 10, windowMs: 1_000 };
+        const monthly: Quota = { limit: 100, remaining: 40, refill: 'month', resetAt: at('2025-07-01T00:00:00.000Z') };
+        const limitsOf = async () => {
+          const got = (await store.getKey(record.id))!;
+          return { rateLimit: got.rateLimit, quota: got.quota };
+        };
+
+        expect(await store.setKeyLimits!(record.id, { rateLimit })).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit, quota: null });
+        expect(await store.setKeyLimits!(record.id, { quota: monthly })).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit, quota: monthly });
+        expect(await store.findKeyByHash(record.hash)).toEqual({ ...stored(record), rateLimit, quota: monthly });
+
+        // Consumed units stay when only the rate limit changes, or nothing does.
+        await store.consumeQuota!(record.id, at('2025-06-15T00:00:00.000Z'));
+        expect(await store.setKeyLimits!(record.id, { rateLimit: { limit: 20, windowMs: 2_000 } })).toBe(true);
+        expect(await store.setKeyLimits!(record.id, {})).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit: { limit: 20, windowMs: 2_000 }, quota: { ...monthly, remaining: 39 } });
+
+        // A new quota replaces all of the old one: its remaining, refill and reset.
+        expect(await store.setKeyLimits!(record.id, { quota: quota({ limit: 7, remaining: 7 }) })).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit: { limit: 20, windowMs: 2_000 }, quota: quota({ limit: 7, remaining: 7 }) });
+        expect(await store.consumeQuota!(record.id, at('2035-01-01T00:00:00.000Z'))).toEqual({ granted: true, remaining: 6, limit: 7, refill: null, resetAt: null });
+
+        expect(await store.setKeyLimits!(record.id, { rateLimit: null })).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit: null, quota: quota({ limit: 7, remaining: 6 }) });
+        expect(await store.setKeyLimits!(record.id, { quota: null })).toBe(true);
+        expect(await limitsOf()).toEqual({ rateLimit: null, quota: null });
+        expect(await store.consumeQuota!(record.id, at('2035-01-01T00:00:00.000Z'))).toBeNull();
+        expect(await store.getKey(record.id)).toEqual(stored(record));
+
+        expect(await store.setKeyLimits!('key_missing', { rateLimit })).toBe(false);
+        expect(await store.getKey('key_missing')).toBeNull();
+      });
+
+      it('keeps none of the caller’s objects given to setKeyLimits', async () => {
+        const record = await withQuota(null);
+        const rateLimit = { limit: 10, windowMs: 1_000 };
+        const resetAt = at('2025-07-01T00:00:00.000Z');
+        const q: Quota = { limit: 5, remaining: 5, refill: 'day', resetAt };
+        await store.setKeyLimits!(record.id, { rateLimit, quota: q });
+        rateLimit.limit = 1;
+        q.remaining = 0;
+        resetAt.setTime(0);
+        expect(await store.getKey(record.id)).toMatchObject({ rateLimit: { limit: 10, windowMs: 1_000 }, quota: { limit: 5, remaining: 5, resetAt: at('2025-07-01T00:00:00.000Z') } });
+      });
+
+      it('tells its subscribers of setKeyLimits, not of consumeQuota nor of an unknown key', async () => {
+        const record = await withQuota(quota({ limit: 5, remaining: 5 }));
+        const changes: (StoreChange | undefined)[] = [];
+        const unsubscribe = store.subscribe!((change) => changes.push(change));
+        try {
+          await store.consumeQuota!(record.id, at('2025-06-01T00:00:00.000Z'));
+          expect(changes.filter((c) => c !== undefined)).toEqual([]);
+          await store.setKeyLimits!(record.id, { rateLimit: { limit: 1, windowMs: 1_000 } });
+          await store.setKeyLimits!(record.id, { quota: null });
+          await store.setKeyLimits!('key_missing', { quota: null });
+          await store.consumeQuota!(record.id, at('2025-06-01T00:00:00.000Z'));
+          expect(changes.filter((c) => c !== undefined)).toEqual([
+            { kind: 'key', keyId: record.id },
+            { kind: 'key', keyId: record.id },
+          ]);
+        } finally {
+          unsubscribe();
+        }
+      });
+
+      it('never writes NaN: rejects non-finite limits and an invalid time with invalid_argument, changing nothing', async () => {
+        const record = await withQuota(quota({ limit: 5, remaining: 5 }));
+        await expect(store.createKey(stored(keyRecord({ quota: quota({ remaining: NaN }) })))).rejects.toMatchObject({ code: 'invalid_argument' });
+        await expect(store.createKey(stored(keyRecord({ rateLimit: { limit: 1, windowMs: Infinity } })))).rejects.toMatchObject({ code: 'invalid_argument' });
+        await expect(store.setKeyLimits!(record.id, { quota: quota({ limit: NaN }) })).rejects.toMatchObject({ code: 'invalid_argument' });
+        await expect(store.setKeyLimits!(record.id, { quota: quota({ refill: 'day', resetAt: new Date(NaN) }) })).rejects.toMatchObject({ code: 'invalid_argument' });
+        await expect(store.setKeyLimits!(record.id, { rateLimit: { limit: NaN, windowMs: 1_000 } })).rejects.toMatchObject({ code: 'invalid_argument' });
+        await expect(store.consumeQuota!(record.id, new Date(NaN))).rejects.toMatchObject({ code: 'invalid_argument' });
+        expect(await store.listKeys('user_1')).toEqual([stored(record)]);
       });
     });
 
