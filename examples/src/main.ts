@@ -3,7 +3,7 @@
  * file (keyscope's tables and the monitoring data side by side), or with keyscope's tables in
  * PostgreSQL (DATABASE_URL) and the bus and throttle on Redis (REDIS_URL). See examples/README.md.
  */
-import { createKeyscope, type AttemptThrottle } from '@keyscope/core';
+import { createKeyscope, type AttemptThrottle, type RateLimiter } from '@keyscope/core';
 import keyscopeOptions from '../keyscope.config.js';
 import { createApi } from './api.js';
 import { backendsBanner, baseUrl, reuseBanner, seededBanner, type Backends } from './banner.js';
@@ -46,8 +46,11 @@ let redis: { quit(): Promise<unknown>; disconnect(): void } | undefined;
 let bus: { close(): Promise<void> } | undefined;
 let throttle: AttemptThrottle | { maxFailures: number; windowMs: number } = { maxFailures: config.maxFailures, windowMs: WINDOW_MS };
 let busOption = {};
+// Per-key rate limits (set on keys with the CLI or the portal) count per process, or once for
+// every server sharing Redis.
+let limiter: RateLimiter | undefined;
 if (config.redisUrl) {
-  const [{ Redis }, { createRedisBus, createRedisThrottle }] = await Promise.all([import('ioredis'), import('@keyscope/redis')]);
+  const [{ Redis }, { createRedisBus, createRedisRateLimiter, createRedisThrottle }] = await Promise.all([import('ioredis'), import('@keyscope/redis')]);
   const redisLog = (what: string) => (error: unknown) =>
     console.log(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: `redis ${what} unavailable`, error: String((error as Error)?.message ?? error) }));
   const client = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
@@ -55,6 +58,7 @@ if (config.redisUrl) {
   const channel = `${config.redisPrefix}changes`;
   const redisBus = createRedisBus({ client, channel, onError: redisLog('bus') });
   throttle = createRedisThrottle({ client, maxFailures: config.maxFailures, windowMs: WINDOW_MS, prefix: `${config.redisPrefix}throttle:`, onError: redisLog('throttle') });
+  limiter = createRedisRateLimiter({ client, prefix: `${config.redisPrefix}rate:`, onError: redisLog('rate limiter') });
   redis = client;
   bus = redisBus;
   busOption = { bus: redisBus };
@@ -75,6 +79,7 @@ const ks = createKeyscope({
   onEvent: eventLogger(config.logLevel),
   // Each key's last use and daily counts (GET /usage), written in batches once a second.
   usage: { flushIntervalMs: 1_000 },
+  ...(limiter ? { limits: { limiter } } : {}),
 });
 
 let demoKeys: DemoKeys | undefined;
