@@ -154,6 +154,8 @@ export function renderMarkdown(result) {
   out.push(`| ${fmt(micro.memory.keys)} cached keys ≤ 20 MB of heap | +${fmt(micro.memory.heapMB, 1)} MB heap (+${fmt(micro.memory.rssMB, 1)} MB RSS) | ${verdict(micro.memory.heapMB <= 20)} |`);
   const { signed: signedKeys, cold } = result;
   if (cold) out.push(`| a cache miss through authenticate() ≤ 2 × the bare SQLite findKeyByHash (${fmt(cold.keys)} keys, cache of ${fmt(cold.cache)}) | ${fmt(cold.ratio.missToFind, 2)} × (${fmt(cold.ns.authenticate)} ns vs ${fmt(cold.ns.findKeyByHash)} ns) | ${verdict(cold.ratio.missToFind <= 2)} |`);
+  const { limits, beforeAfter } = result;
+  if (beforeAfter) out.push(`| a key without limits, warm: no slower than before limits (commit ${beforeAfter.commit}, the same call in one process) | ${fmt(beforeAfter.ratio, 2)} × (${fmt(beforeAfter.ns.after)} ns vs ${fmt(beforeAfter.ns.before)} ns) | ${verdict(beforeAfter.ratio <= 1.05)} |`);
   if (signedKeys) out.push(`| signed key, warm ≤ 1.2 × an opaque key, warm (both awaited) | ${fmt(signedKeys.ratio.warmSignedToOpaque, 2)} × (${fmt(signedKeys.ns.warmSigned)} ns vs ${fmt(signedKeys.ns.warmOpaque)} ns) | ${verdict(signedKeys.ratio.warmSignedToOpaque <= 1.2)} |`);
   for (const [framework, { scenarios }] of Object.entries(result.http)) {
     if (!scenarios) continue;
@@ -196,6 +198,24 @@ export function renderMarkdown(result) {
   if (cold) {
     out.push(`| SQLite \`findKeyByHash\`, ${fmt(cold.keys)} keys, a different key each call | ${fmt(cold.ns.findKeyByHash)} |`);
     out.push(`| \`await ks.authenticate()\`, a cache miss each call (same keys, cache of ${fmt(cold.cache)}) | ${fmt(cold.ns.authenticate)} |`);
+  }
+  if (limits) {
+    out.push('');
+    out.push('### Per-key limits');
+    out.push('');
+    out.push(`Each call awaited; limits high enough never to refuse. Round trips one at a time (the latency a request adds) and ${limits.inFlight} in flight (what each costs a busy server).`);
+    out.push('');
+    out.push('| call | ns/op |');
+    out.push('|---|---:|');
+    out.push(`| \`await ks.authenticate()\`, a key without limits (MemoryStore) | ${fmt(limits.ns.unlimited)} |`);
+    out.push(`| the same key with a rate limit, counted in memory | ${fmt(limits.ns.rateMemory)} |`);
+    if (limits.redis.skipped) out.push(`| the same, counted on Redis | not measured (${limits.redis.skipped}) |`);
+    else {
+      out.push(`| the same, counted on Redis, one at a time | ${fmt(limits.ns.rateRedis)} |`);
+      out.push(`| the same, counted on Redis, ${limits.inFlight} in flight | ${fmt(limits.ns.rateRedisConcurrent)} |`);
+    }
+    out.push(`| a key without limits on SQLite | ${fmt(limits.ns.sqliteUnlimited)} |`);
+    out.push(`| a key with a quota on SQLite (one atomic UPDATE per request) | ${fmt(limits.ns.quotaSqlite)} |`);
   }
   if (signedKeys) {
     out.push('');

@@ -439,6 +439,16 @@ log('micro: signed keys…');
 const signed = microJson('micro/signed.mjs', [String(plan.microRounds)]);
 log('micro: cold path…');
 const cold = microJson('micro/cold.mjs', [String(plan.microRounds), String(plan.coldKeys)]);
+log('micro: per-key limits…');
+const limits = microJson('micro/limits.mjs', [String(plan.microRounds), quick ? '50000' : '200000']);
+// `--before=<git ref>`: the warm path of a key without limits, this checkout's core against that
+// commit's, side by side in one process (micro/before-after.mjs).
+const beforeRef = process.argv.find((a) => a.startsWith('--before='))?.slice(9);
+let beforeAfter;
+if (beforeRef) {
+  log(`micro: the warm path against ${beforeRef}…`);
+  beforeAfter = microJson('micro/before-after.mjs', [beforeRef, String(plan.microRounds), quick ? '100000' : '300000']);
+}
 
 // --- report -------------------------------------------------------------------------------
 const result = {
@@ -453,6 +463,8 @@ const result = {
   micro,
   signed,
   cold,
+  limits,
+  ...(beforeAfter && { beforeAfter }),
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, `results/${outName}.json`), JSON.stringify(result, null, 2) + '\n');
