@@ -11,8 +11,14 @@ import type { ProjectDirectory } from './types.js';
  * against the clock the request already took (the LRUs only bound size).
  */
 export class OwnershipCache {
-  /** "owner\nproject" → until when the answer holds. */
-  private readonly owned: LRUCache<string, number>;
+  /**
+   * Owner → (project → until when "owned" holds). Keyed by owner first so that a warm check is two
+   * lookups of strings the request already has (the owner's id is the cached key's own string,
+   * its hash computed once), with no "owner\nproject" string to build and hash per request.
+   * The LRU bounds owners; each owner keeps at most `max` projects.
+   */
+  private readonly owned: LRUCache<string, Map<string, number>>;
+  /** "owner\nproject" → until when "not owned" holds. */
   private readonly notOwned: LRUCache<string, number>;
   private readonly reads: SharedReads;
 
@@ -32,8 +38,15 @@ export class OwnershipCache {
    * the directory fails or is too slow. A malformed project id is not owned, without a lookup.
    */
   owns(ownerId: string, projectId: string, now: number): boolean | Promise<boolean> {
+    const projects = this.owned.get(ownerId);
+    if (projects !== undefined) {
+      const until = projects.get(projectId);
+      if (until !== undefined) {
+        if (until > now) return true;
+        projects.delete(projectId);
+      }
+    }
     const cacheKey = `${ownerId}\n${projectId}`;
-    if (fresh(this.owned, cacheKey, now)) return true;
     if (fresh(this.notOwned, cacheKey, now)) return false;
     if (!ID_PATTERN.test(projectId)) return false;
     return this.reads.read<boolean>(
@@ -42,12 +55,20 @@ export class OwnershipCache {
       (owned) => {
         const at = this.now();
         if (owned) {
-          if (this.limits.ttlMs > 0) this.owned.set(cacheKey, at + this.limits.ttlMs);
+          if (this.limits.ttlMs > 0) this.remember(ownerId, projectId, at + this.limits.ttlMs);
         } else if (this.limits.negativeTtlMs > 0) {
           this.notOwned.set(cacheKey, at + this.limits.negativeTtlMs);
         }
       },
     );
+  }
+
+  private remember(ownerId: string, projectId: string, until: number): void {
+    let projects = this.owned.get(ownerId);
+    if (projects === undefined) this.owned.set(ownerId, (projects = new Map()));
+    // One owner cannot hold more than `max` answers: past it, its answers start over.
+    else if (projects.size >= this.limits.max && !projects.has(projectId)) projects.clear();
+    projects.set(projectId, until);
   }
 
   /** Forget every answer about one project (it moved, or was created or deleted), or everything. */
@@ -58,11 +79,10 @@ export class OwnershipCache {
       this.notOwned.clear();
       return;
     }
+    for (const projects of this.owned.values()) projects.delete(projectId);
     const suffix = `\n${projectId}`;
-    for (const cache of [this.owned, this.notOwned]) {
-      const stale = [...cache.keys()].filter((cacheKey) => cacheKey.endsWith(suffix));
-      for (const cacheKey of stale) cache.delete(cacheKey);
-    }
+    const stale = [...this.notOwned.keys()].filter((cacheKey) => cacheKey.endsWith(suffix));
+    for (const cacheKey of stale) this.notOwned.delete(cacheKey);
   }
 }
 

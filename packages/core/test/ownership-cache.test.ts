@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { OwnershipCache } from '../src/ownership-cache.js';
+import type { ProjectDirectory } from '../src/types.js';
+
+/** A directory that counts its calls: `u1` owns p0…p9, `u2` owns q0. */
+function directory() {
+  const owners = new Map<string, string>([...Array.from({ length: 10 }, (_, i) => [`p${i}`, 'u1'] as [string, string]), ['q0', 'u2']]);
+  const calls: string[] = [];
+  const dir: ProjectDirectory = {
+    ownsProject: (ownerId, projectId) => (calls.push(`${ownerId}/${projectId}`), owners.get(projectId) === ownerId),
+    listProjects: () => [],
+  };
+  return { dir, calls, owners };
+}
+
+const limits = { max: 3, ttlMs: 60_000, negativeMax: 3, negativeTtlMs: 5_000 };
+
+describe('OwnershipCache (owner first, then project)', () => {
+  it('answers from the cache without a directory call until the deadline', async () => {
+    const { dir, calls } = directory();
+    let clock = 0;
+    const cache = new OwnershipCache(dir, limits, 1_000, () => clock);
+    expect(await cache.owns('u1', 'p0', clock)).toBe(true);
+    expect(cache.owns('u1', 'p0', clock)).toBe(true);
+    expect(cache.owns('u1', 'p0', 59_999)).toBe(true);
+    expect(calls).toEqual(['u1/p0']);
+    clock = 60_000;
+    expect(await cache.owns('u1', 'p0', clock)).toBe(true);
+    expect(calls).toEqual(['u1/p0', 'u1/p0']);
+  });
+
+  it('keeps owners apart: one owner\'s answer is never another\'s', async () => {
+    const { dir } = directory();
+    const cache = new OwnershipCache(dir, limits, 1_000, () => 0);
+    expect(await cache.owns('u1', 'p0', 0)).toBe(true);
+    expect(await cache.owns('u2', 'p0', 0)).toBe(false);
+    expect(cache.owns('u2', 'p0', 0)).toBe(false);
+    expect(cache.owns('u1', 'p0', 0)).toBe(true);
+  });
+
+  it('one owner holds at most `max` answers: past it they start over, and every answer stays right', async () => {
+    const { dir, calls } = directory();
+    const cache = new OwnershipCache(dir, limits, 1_000, () => 0);
+    for (let round = 0; round < 2; round++) for (let i = 0; i < 10; i++) expect(await cache.owns('u1', `p${i}`, 0)).toBe(true);
+    // Bounded: never more than `max` remembered for u1, so the second round asks again.
+    expect(calls.length).toBeGreaterThan(10);
+    expect(await cache.owns('u1', 'q0', 0)).toBe(false);
+  });
+
+  it('invalidate(projectId) drops that project for every owner; invalidate() drops everything', async () => {
+    const { dir, calls, owners } = directory();
+    const cache = new OwnershipCache(dir, limits, 1_000, () => 0);
+    expect(await cache.owns('u1', 'p1', 0)).toBe(true);
+    expect(await cache.owns('u2', 'p1', 0)).toBe(false);
+    owners.set('p1', 'u2');
+    cache.invalidate('p1');
+    expect(await cache.owns('u1', 'p1', 0)).toBe(false);
+    expect(await cache.owns('u2', 'p1', 0)).toBe(true);
+    expect(calls.filter((c) => c.endsWith('/p1'))).toHaveLength(4);
+    expect(await cache.owns('u1', 'p2', 0)).toBe(true);
+    cache.invalidate();
+    expect(await cache.owns('u1', 'p2', 0)).toBe(true);
+    expect(calls.filter((c) => c === 'u1/p2')).toHaveLength(2);
+  });
+});
