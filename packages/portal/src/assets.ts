@@ -24,8 +24,11 @@ h2{font-size:1.15rem;margin:0 0 .75rem}
 .lead{color:var(--muted);margin-top:-.5rem}
 .field{margin:0 0 1rem;border:0;padding:0}
 .field>label,legend{display:block;font-weight:600;margin-bottom:.35rem}
-input[type=text],select{font:inherit;width:100%;max-width:28rem;padding:.5rem .65rem;border:1px solid #c5ccd6;border-radius:6px;background:#fff;color:inherit}
+input[type=text],input[type=number],select{font:inherit;width:100%;max-width:28rem;padding:.5rem .65rem;border:1px solid #c5ccd6;border-radius:6px;background:#fff;color:inherit}
 input[readonly]{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;background:#f3f5f8}
+.inline{display:flex;gap:.5rem;max-width:28rem}
+.inline input{flex:1 1 8rem;min-width:0}
+.inline select{flex:0 1 11rem}
 .choices{display:flex;gap:.75rem;flex-wrap:wrap}
 .choice{display:flex;gap:.6rem;align-items:flex-start;border:1px solid var(--line);border-radius:8px;padding:.65rem .9rem;min-width:15rem;cursor:pointer}
 .choice:has(input:checked){border-color:var(--accent);background:#f2f5fe}
@@ -42,10 +45,11 @@ input[readonly]{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;backgrou
 .btn.small{padding:.25rem .6rem;font-size:.85rem}
 .actions{white-space:nowrap}
 .actions .btn+.btn{margin-left:.35rem}
+@media (max-width:1400px){.actions .btn{display:block;text-align:center}.actions .btn+.btn{margin:.35rem 0 0}}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
-th,td{text-align:left;padding:.6rem .6rem;border-bottom:1px solid var(--line);vertical-align:middle}
-thead th{font-size:.78rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc;white-space:nowrap}
+th,td{text-align:left;padding:.6rem .5rem;border-bottom:1px solid var(--line);vertical-align:middle}
+thead th{font-size:.78rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc}
 td.nowrap,td code{white-space:nowrap}
 tbody th{font-weight:600}
 tr[data-status=revoked] th,tr[data-status=revoked] td,tr[data-status=expired] th,tr[data-status=expired] td{color:var(--muted)}
@@ -59,6 +63,8 @@ pre code{background:none;color:inherit;padding:0}
 .badge-revoked{background:#fde8e6;color:var(--danger)}
 .badge-due{background:#fff2dc;color:var(--warn);margin-left:.25rem}
 .spark{color:var(--accent);display:block}
+.limit{display:block;white-space:nowrap}
+.limit-edit{font-size:.85rem}
 .muted{color:var(--muted)}
 .notice{background:#e3f5ea;border:1px solid #b7e2c7;border-radius:8px;padding:.65rem 1rem;margin-bottom:1rem}
 .warning{background:#fff6e5;border:1px solid #f3d29b;border-radius:8px;padding:.75rem 1rem}

@@ -1,7 +1,7 @@
 import { ID_PATTERN } from '@keyscope/core';
 
 /** The OpenAPI 3.1 document of the portal's JSON API (served at `{basePath}/api/openapi.json`). */
-export function portalOpenApi(base: string, graces: { label: string; ms: number }[], expiryDays: number[]): object {
+export function portalOpenApi(base: string, graces: { label: string; ms: number }[], expiryDays: number[], editLimits: boolean): object {
   const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
   const keyId = { name: 'id', in: 'path', required: true, description: 'The key id (not secret).', schema: { type: 'string' } };
   const jsonBody = (schema: object, required: boolean) => ({ required, content: { 'application/json': { schema } } });
@@ -48,6 +48,26 @@ export function portalOpenApi(base: string, graces: { label: string; ms: number 
           },
         },
       },
+      ...(editLimits
+        ? {
+            [`${base}/api/keys/{id}/limits`]: {
+              post: {
+                operationId: 'setKeyLimits',
+                summary: "Change one of your keys' rate limit or quota: a field left out stays as it is, null removes it",
+                parameters: [keyId],
+                requestBody: jsonBody({ $ref: '#/components/schemas/Limits' }, true),
+                responses: {
+                  200: ok('The key with its new limits', { $ref: '#/components/schemas/Key' }),
+                  404: problem('No such key of yours.'),
+                  409: problem('A signed key carries no limits of its own.'),
+                  422: problem('A limit is invalid: see `errors`.'),
+                  ...common,
+                  ...post,
+                },
+              },
+            },
+          }
+        : {}),
       [`${base}/api/keys/{id}/usage`]: {
         get: {
           operationId: 'keyUsage',
@@ -81,7 +101,7 @@ export function portalOpenApi(base: string, graces: { label: string; ms: number 
       schemas: {
         Key: {
           type: 'object',
-          required: ['id', 'name', 'level', 'projectId', 'start', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt', 'status', 'rotationDue'],
+          required: ['id', 'name', 'level', 'projectId', 'start', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt', 'status', 'rotationDue', 'rateLimit', 'quota'],
           properties: {
             id: { type: 'string' },
             name: { type: 'string' },
@@ -94,6 +114,52 @@ export function portalOpenApi(base: string, graces: { label: string; ms: number 
             revokedAt: { type: ['string', 'null'], format: 'date-time' },
             status: { type: 'string', enum: ['active', 'expiring', 'expired', 'revoked'], description: '`expiring`: active, expires within 7 days.' },
             rotationDue: { type: 'boolean', description: 'Active and older than the portal\'s rotation period.' },
+            rateLimit: { oneOf: [{ $ref: '#/components/schemas/RateLimit' }, { type: 'null' }], description: 'The key\'s own rate limit; `null`: none of its own.' },
+            quota: {
+              oneOf: [
+                {
+                  type: 'object',
+                  required: ['limit', 'remaining', 'refill', 'resetAt'],
+                  properties: {
+                    limit: { type: 'integer', minimum: 1 },
+                    remaining: { type: 'integer', minimum: 0, description: 'What the next request would find: a refill that is due is counted as done.' },
+                    refill: { type: ['string', 'null'], enum: ['day', 'month', null], description: 'Refilled at 00:00 UTC each day, on the 1st of each month, or never (`null`).' },
+                    resetAt: { type: ['string', 'null'], format: 'date-time', description: 'The next refill; `null` when it never refills.' },
+                  },
+                },
+                { type: 'null' },
+              ],
+              description: 'The key\'s quota; `null`: unlimited.',
+            },
+          },
+        },
+        RateLimit: {
+          type: 'object',
+          required: ['limit', 'windowMs'],
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1_000_000_000, description: 'Requests per window.' },
+            windowMs: { type: 'integer', minimum: 1000, maximum: 366 * 86_400_000, description: 'The window in milliseconds, e.g. 60000 for a minute.' },
+          },
+        },
+        Limits: {
+          type: 'object',
+          properties: {
+            rateLimit: { oneOf: [{ $ref: '#/components/schemas/RateLimit' }, { type: 'null' }], description: 'Left out: as it is; `null`: none of its own.' },
+            quota: {
+              oneOf: [
+                {
+                  type: 'object',
+                  required: ['limit'],
+                  properties: {
+                    limit: { type: 'integer', minimum: 1 },
+                    refill: { type: ['string', 'null'], enum: ['day', 'month', null], default: null },
+                    remaining: { type: 'integer', minimum: 0, description: 'At most `limit`. Default: `limit` (a new quota starts full).' },
+                  },
+                },
+                { type: 'null' },
+              ],
+              description: 'Left out: as it is; `null`: no quota. A quota given replaces the one the key has.',
+            },
           },
         },
         CreateKey: {
@@ -104,6 +170,12 @@ export function portalOpenApi(base: string, graces: { label: string; ms: number 
             level: { type: 'string', enum: ['user', 'project'] },
             projectId: { type: 'string', pattern: ID_PATTERN.source, description: 'Required for a project-level key; one of your projects. Leave out for a user-level key.' },
             expiresInDays: { oneOf: [{ type: 'integer', enum: expiryDays }, { type: 'null' }], default: null },
+            ...(editLimits
+              ? {
+                  rateLimit: { oneOf: [{ $ref: '#/components/schemas/RateLimit' }, { type: 'null' }], default: null },
+                  quota: { $ref: '#/components/schemas/Limits/properties/quota', description: 'Left out: the default quota of keys of its level, if the API sets one.' },
+                }
+              : {}),
           },
         },
         IssuedKey: {

@@ -37,6 +37,14 @@ export interface PortalOptions {
    * the request URL the portal sees is not the public one (behind a proxy). Default: the request URL's origin.
    */
   origin?: string | string[];
+  /**
+   * Whether owners may set their own keys' rate limits and quotas: fields in the create form, a
+   * Limits page per key, `rateLimit`/`quota` in the JSON API. The table shows limits either way.
+   * An owner can then raise or remove any limit of their keys, one you set included (a key's own
+   * rate limit wins over its level's default): set `false` when limits are your policy, not
+   * theirs. Default `true`.
+   */
+  editLimits?: boolean;
   /** Page title. Default `'API Keys'`. */
   title?: string;
   /** The API's base URL shown in the help page examples. Default `'https://api.example.com'`. */

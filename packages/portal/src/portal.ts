@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { keyStatus, type KeyInfo, type KeyStatus, type OwnerKeyAdmin, type Project } from '@keyscope/core';
+import { keyStatus, type KeyInfo, type KeyLimitsInput, type KeyStatus, type OwnerKeyAdmin, type Project, type RateLimit } from '@keyscope/core';
 import { CSS, SCRIPT } from './assets.js';
 import { crossSiteReason, formToken, sameToken } from './csrf.js';
 import { html, type Html } from './html.js';
@@ -10,6 +10,11 @@ import * as view from './views.js';
 
 const DAY_MS = 86_400_000;
 const MAX_BODY = 16_384;
+// Core's bounds for limits (keys.create and setLimits check them again): checked here so a
+// message can name the field in the page's words.
+const MAX_RATE = 1_000_000_000;
+const MIN_WINDOW_MS = 1_000;
+const MAX_WINDOW_MS = 366 * DAY_MS;
 const DEFAULT_GRACE: GraceOption[] = [
   { label: 'no grace period', ms: 0 },
   { label: '1 hour', ms: 3_600_000 },
@@ -32,6 +37,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 type Fields = view.FieldErrors;
 
+/** Limits as a form or the API asks for them: a field left out stays as it is, `null` means none. */
+interface AskedLimits {
+  rateLimit?: RateLimit | null;
+  quota?: { limit: number; refill: 'day' | 'month' | null; remaining?: number } | null;
+}
+
 /**
  * A self-service API key page and JSON API for the signed-in owner, as one Fetch handler.
  * Everything goes through `keyscope.keys.forOwner(owner)`: another owner's key is never reachable.
@@ -43,7 +54,7 @@ type Fields = view.FieldErrors;
 export function createPortal(options: PortalOptions): PortalHandler {
   const cfg = resolveOptions(options);
   const { base, home } = cfg;
-  const openApi = JSON.stringify(portalOpenApi(base, cfg.graces, cfg.expiryDays), null, 2);
+  const openApi = JSON.stringify(portalOpenApi(base, cfg.graces, cfg.expiryDays, cfg.editLimits), null, 2);
 
   const respond = (body: string | null, status: number, type: string | null, extra: Record<string, string> = {}) =>
     new Response(body, { status, headers: { ...SECURITY_HEADERS, ...(type ? { 'Content-Type': type } : {}), ...extra } });
@@ -71,11 +82,13 @@ export function createPortal(options: PortalOptions): PortalHandler {
       revokedAt: key.revokedAt?.toISOString() ?? null,
       status,
       rotationDue: rotationDue({ ...key, status }, now),
+      rateLimit: key.rateLimit ? { limit: key.rateLimit.limit, windowMs: key.rateLimit.windowMs } : null,
+      quota: key.quota ? { limit: key.quota.limit, remaining: key.quota.remaining, refill: key.quota.refill, resetAt: key.quota.resetAt?.toISOString() ?? null } : null,
     };
   };
 
   /** Checks a new key's fields the same way for the form and the API; `form` ignores a user key's project. */
-  async function validateCreate(mine: OwnerKeyAdmin, input: { name: unknown; level: unknown; projectId: unknown; expiresInDays: unknown }, form: boolean) {
+  async function validateCreate(mine: OwnerKeyAdmin, input: { name: unknown; level: unknown; projectId: unknown; expiresInDays: unknown; rateLimit?: unknown; quota?: unknown }, form: boolean) {
     const errors: Fields = {};
     const projects = await mine.projects();
     const name = typeof input.name === 'string' ? input.name.trim() : '';
@@ -97,16 +110,18 @@ export function createPortal(options: PortalOptions): PortalHandler {
     if (days !== null && !(typeof days === 'number' && cfg.expiryDays.includes(days))) {
       errors.expiry = `Choose when the key expires: never or in ${cfg.expiryDays.join(', ')} days.`;
     }
-    return { errors, projects, value: { name, level: level as 'user' | 'project', projectId, expiresInDays: days as number | null } };
+    const limits = checkLimits({ rateLimit: input.rateLimit, quota: input.quota }, errors);
+    return { errors, projects, value: { name, level: level as 'user' | 'project', projectId, expiresInDays: days as number | null, limits } };
   }
 
-  async function create(mine: OwnerKeyAdmin, value: { name: string; level: 'user' | 'project'; projectId: string | null; expiresInDays: number | null }, now: number) {
+  async function create(mine: OwnerKeyAdmin, value: { name: string; level: 'user' | 'project'; projectId: string | null; expiresInDays: number | null; limits: AskedLimits }, now: number) {
     try {
       return await mine.create({
         name: value.name,
         level: value.level,
         projectId: value.projectId,
         expiresAt: value.expiresInDays === null ? null : new Date(now + value.expiresInDays * DAY_MS),
+        ...value.limits,
       });
     } catch (error) {
       if (codeOf(error) === 'invalid_argument') return { error: (error as Error).message };
@@ -137,8 +152,9 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
 
   async function pages(request: Request, rest: string, method: string, ownerId: string, mine: OwnerKeyAdmin, url: URL): Promise<Response> {
     const token = formToken(cfg.secret, ownerId);
-    const ctx: view.ViewContext = { base, home, title: cfg.title, token, once: randomBytes(12).toString('base64url') };
-    const empty: view.CreateValues = { name: '', level: 'user', projectId: '', expiry: 'never' };
+    const ctx: view.ViewContext = { base, home, title: cfg.title, token, once: randomBytes(12).toString('base64url'), editLimits: cfg.editLimits };
+    const noLimits: view.LimitValues = { rateLimit: '', rateWindow: '60000', quota: '', quotaRefill: 'day', remaining: '' };
+    const empty: view.CreateValues = { name: '', level: 'user', projectId: '', expiry: 'never', ...noLimits };
     const notFound = () => page(ctx, 404, null, 'Not found', view.message(ctx, 'There is no such page or key.'));
     const notAllowed = (allow: string) => respond('Method not allowed', 405, 'text/plain; charset=utf-8', { Allow: allow });
 
@@ -157,7 +173,7 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
 
     if (rest === '/') {
       if (method !== 'GET') return notAllowed('GET, HEAD');
-      const notice = url.searchParams.get('notice') === 'revoked' ? 'The key was revoked.' : null;
+      const notice = NOTICES.get(url.searchParams.get('notice') ?? '') ?? null;
       return keysPage(ctx, mine, empty, {}, 200, notice);
     }
     if (rest === '/help') {
@@ -166,9 +182,16 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
     }
     if (rest === '/keys') {
       if (method !== 'POST') return notAllowed('POST');
-      const values: view.CreateValues = { name: form!.get('name') ?? '', level: form!.get('level') ?? '', projectId: form!.get('projectId') ?? '', expiry: form!.get('expiry') ?? 'never' };
+      const values: view.CreateValues = { name: form!.get('name') ?? '', level: form!.get('level') ?? '', projectId: form!.get('projectId') ?? '', expiry: form!.get('expiry') ?? 'never', ...limitValues(form!, noLimits), remaining: '' };
       const expiry = values.expiry === 'never' || values.expiry === '' ? null : /^\d{1,5}$/.test(values.expiry) ? Number(values.expiry) : NaN;
-      const { errors, projects, value } = await validateCreate(mine, { name: form!.get('name'), level: form!.get('level'), projectId: values.projectId, expiresInDays: expiry }, true);
+      // An empty limit field is left out (not null), so a level's default quota still applies;
+      // without editLimits the fields are not read at all.
+      const asked: { rateLimit?: unknown; quota?: unknown } = cfg.editLimits ? formLimits(values, RATE_WINDOW_MS) : {};
+      const { errors, projects, value } = await validateCreate(
+        mine,
+        { name: form!.get('name'), level: form!.get('level'), projectId: values.projectId, expiresInDays: expiry, rateLimit: asked.rateLimit ?? undefined, quota: asked.quota ?? undefined },
+        true,
+      );
       if (Object.keys(errors).length > 0) return keysPage(ctx, mine, values, errors, 422, null);
       const now = cfg.now();
       const made = await create(mine, value, now);
@@ -178,13 +201,38 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
       // 200 with the page itself, never a redirect: the key is in this response only.
       return page(ctx, 200, 'keys', 'Key created', view.shownOnce(ctx, made.key, made.record, projectName, null));
     }
-    const match = /^\/keys\/([^/]+)\/(revoke|rotate)$/.exec(rest);
-    if (!match) return notFound();
+    const match = /^\/keys\/([^/]+)\/(revoke|rotate|limits)$/.exec(rest);
+    if (!match || (match[2] === 'limits' && !cfg.editLimits)) return notFound();
     const id = decodeSegment(match[1]!);
     if (id === null) return notFound();
     const key = await mine.get(id);
     if (!key) return notFound();
     if (method !== 'GET' && method !== 'POST') return notAllowed('GET, HEAD, POST');
+
+    if (match[2] === 'limits') {
+      const current: view.LimitValues = {
+        rateLimit: key.rateLimit ? String(key.rateLimit.limit) : '',
+        rateWindow: String(key.rateLimit?.windowMs ?? 60_000),
+        quota: key.quota ? String(key.quota.limit) : '',
+        quotaRefill: key.quota ? (key.quota.refill ?? 'never') : 'day',
+        remaining: '',
+      };
+      if (method === 'GET') return page(ctx, 200, null, 'Key limits', view.limitsForm(ctx, key, current, {}));
+      if (key.kind === 'signed') return page(ctx, 409, null, 'Key limits', view.limitsForm(ctx, key, current, {}));
+      const values = limitValues(form!, current);
+      // The key's own window is offered too when it is none of the usual ones (set with the CLI).
+      const asked = formLimits(values, key.rateLimit ? [...RATE_WINDOW_MS, key.rateLimit.windowMs] : RATE_WINDOW_MS);
+      const errors: Fields = {};
+      const limits = checkLimits(asked, errors);
+      if (values.quota === '' && values.remaining !== '') errors.remaining = 'Set a quota to say how much of it is left.';
+      if (Object.keys(errors).length > 0) return page(ctx, 422, null, 'Key limits', view.limitsForm(ctx, key, values, errors));
+      const changes = changedLimits(key, limits);
+      if (Object.keys(changes).length > 0) {
+        const saved = await setLimits(mine, id, changes);
+        if (saved !== null) return page(ctx, 422, null, 'Key limits', view.limitsForm(ctx, key, values, { form: saved }));
+      }
+      return respond(null, 303, null, { Location: `${home}?notice=limits` });
+    }
 
     if (match[2] === 'revoke') {
       if (method === 'GET') return page(ctx, 200, null, 'Revoke key', view.revokeConfirm(ctx, key));
@@ -206,6 +254,17 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
         : html`The previous key (<code>${key.start}…</code>) keeps working until ${old.expiresAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (${grace.label}), then it expires. Deploy the new key before then.`
     }</p>`;
     return page(ctx, 200, 'keys', 'Key rotated', view.shownOnce(ctx, rotated.key, rotated.record, projectName, previous));
+  }
+
+  /** `null` when saved, else core's message for limits it refuses (a signed key). */
+  async function setLimits(mine: OwnerKeyAdmin, id: string, limits: KeyLimitsInput): Promise<string | null> {
+    try {
+      await mine.setLimits(id, limits);
+      return null;
+    } catch (error) {
+      if (codeOf(error) === 'invalid_argument') return (error as Error).message;
+      throw error;
+    }
   }
 
   async function rotate(mine: OwnerKeyAdmin, id: string, gracePeriodMs: number) {
@@ -245,14 +304,19 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
     if (rest === '/api/keys') {
       if (method === 'GET') return json({ keys: (await mine.list()).map((k) => keyJson(k, now)) });
       if (method !== 'POST') return notAllowed('GET, POST');
-      const { errors, value } = await validateCreate(mine, { name: body.name, level: body.level, projectId: body.projectId, expiresInDays: body.expiresInDays }, false);
+      const limits = cfg.editLimits ? { rateLimit: body.rateLimit, quota: body.quota } : {};
+      const { errors, value } = await validateCreate(mine, { name: body.name, level: body.level, projectId: body.projectId, expiresInDays: body.expiresInDays, ...limits }, false);
+      if (!cfg.editLimits) {
+        if (body.rateLimit !== undefined) errors.rateLimit = LIMITS_NOT_HERE;
+        if (body.quota !== undefined) errors.quota = LIMITS_NOT_HERE;
+      }
       if (Object.keys(errors).length > 0) return problem(422, 'invalid_input', Object.values(errors).join(' '), { errors: apiFields(errors) });
       const made = await create(mine, value, now);
       if ('error' in made) return problem(422, 'invalid_input', made.error, { errors: {} });
       return json({ key: made.key, record: keyJson(made.record, now) }, 201);
     }
-    const match = /^\/api\/keys\/([^/]+)(?:\/(revoke|rotate|usage))?$/.exec(rest);
-    if (!match) return problem(404, 'not_found', 'No such route.');
+    const match = /^\/api\/keys\/([^/]+)(?:\/(revoke|rotate|usage|limits))?$/.exec(rest);
+    if (!match || (match[2] === 'limits' && !cfg.editLimits)) return problem(404, 'not_found', 'No such route.');
     const id = decodeSegment(match[1]!);
     const key = id === null ? null : await mine.get(id);
     if (!key) return notFound();
@@ -265,6 +329,14 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
     }
     if (method !== 'POST') return notAllowed('POST');
     if (action === 'revoke') return json(keyJson(await mine.revoke(key.id), cfg.now()));
+    if (action === 'limits') {
+      const errors: Fields = {};
+      const limits = checkLimits({ rateLimit: body.rateLimit, quota: body.quota }, errors);
+      if (Object.keys(errors).length > 0) return problem(422, 'invalid_input', Object.values(errors).join(' '), { errors: apiFields(errors) });
+      const refused = await setLimits(mine, key.id, limits);
+      if (refused !== null) return problem(409, 'not_limitable', refused);
+      return json(keyJson((await mine.get(key.id)) ?? key, cfg.now()));
+    }
     const gracePeriodMs = body.gracePeriodMs ?? 0;
     if (!cfg.graces.some((g) => g.ms === gracePeriodMs)) {
       return problem(422, 'invalid_input', `gracePeriodMs must be one of ${cfg.graces.map((g) => g.ms).join(', ')}.`, { errors: { gracePeriodMs: 'Choose one of the offered grace periods.' } });
@@ -311,6 +383,85 @@ ${view.keyTable(ctx, await rows(mine, projects, now))}`;
   };
 }
 
+const NOTICES = new Map([
+  ['revoked', 'The key was revoked.'],
+  ['limits', "The key's limits were saved."],
+]);
+const LIMITS_NOT_HERE = "Your keys' limits are set for you: leave this out.";
+const RATE_WINDOW_MS = view.RATE_WINDOWS.map((w) => w.ms);
+
+/** The limit fields of a form, each `fallback`'s where the form has none. */
+function limitValues(form: URLSearchParams, fallback: view.LimitValues): view.LimitValues {
+  const field = (name: keyof view.LimitValues) => (form.get(name) ?? fallback[name]).trim();
+  return { rateLimit: field('rateLimit'), rateWindow: field('rateWindow'), quota: field('quota'), quotaRefill: field('quotaRefill'), remaining: field('remaining') };
+}
+
+/**
+ * A limits form as the API would send it: `null` for an empty field, `NaN` where the text is not
+ * a plain whole number or the period is not one of `windows`, for {@link checkLimits} to name.
+ */
+function formLimits(values: view.LimitValues, windows: readonly number[]): { rateLimit: unknown; quota: unknown } {
+  const number = (text: string) => (/^\d{1,16}$/.test(text) ? Number(text) : NaN);
+  const windowMs = Number(values.rateWindow);
+  return {
+    rateLimit: values.rateLimit === '' ? null : { limit: number(values.rateLimit), windowMs: windows.includes(windowMs) ? windowMs : NaN },
+    quota:
+      values.quota === ''
+        ? null
+        : { limit: number(values.quota), refill: values.quotaRefill === 'never' ? null : values.quotaRefill, ...(values.remaining === '' ? {} : { remaining: number(values.remaining) }) },
+  };
+}
+
+/**
+ * Limits from a form or a JSON body, checked the same way for both, with messages per field in
+ * `errors`: `undefined` where a field is left out, `null` where it asks for none.
+ */
+function checkLimits(input: { rateLimit?: unknown; quota?: unknown }, errors: Fields): AskedLimits {
+  const out: AskedLimits = {};
+  const whole = (value: unknown, min: number, max: number): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+  const { rateLimit, quota } = input;
+  if (rateLimit === null) out.rateLimit = null;
+  else if (rateLimit !== undefined) {
+    const rate = (typeof rateLimit === 'object' ? rateLimit : {}) as { limit?: unknown; windowMs?: unknown };
+    if (!whole(rate.limit, 1, MAX_RATE)) errors.rateLimit = `Enter the rate limit as a whole number of requests from 1 to ${MAX_RATE.toLocaleString('en-US')}, or leave it empty.`;
+    else if (!whole(rate.windowMs, MIN_WINDOW_MS, MAX_WINDOW_MS)) errors.rateLimit = "Choose the rate limit's period.";
+    else out.rateLimit = { limit: rate.limit, windowMs: rate.windowMs };
+  }
+  if (quota === null) out.quota = null;
+  else if (quota !== undefined) {
+    const asked = (typeof quota === 'object' ? quota : {}) as { limit?: unknown; refill?: unknown; remaining?: unknown };
+    const refill = asked.refill ?? null;
+    if (!whole(asked.limit, 1, Number.MAX_SAFE_INTEGER)) errors.quota = 'Enter the quota as a whole number of requests (1 or more), or leave it empty.';
+    else if (refill !== null && refill !== 'day' && refill !== 'month') errors.quota = "Choose the quota's period: per day, per month or in total.";
+    else if (asked.remaining !== undefined && !whole(asked.remaining, 0, asked.limit)) {
+      errors.remaining = `Enter what is left as a whole number from 0 to the quota (${asked.limit}), or leave it empty.`;
+    } else {
+      out.quota = { limit: asked.limit, refill, ...(asked.remaining === undefined ? {} : { remaining: asked.remaining as number }) };
+    }
+  }
+  return out;
+}
+
+/**
+ * What a Limits form changes: only fields that differ from the key's. The form shows the quota
+ * as it was when the page was drawn; sending it back unchanged would hand back the units used
+ * since, so an unchanged quota without a new "left" count is left out.
+ */
+function changedLimits(key: KeyInfo, asked: AskedLimits): KeyLimitsInput {
+  const out: KeyLimitsInput = {};
+  const rate = key.rateLimit ?? null;
+  const wanted = asked.rateLimit ?? null;
+  if (rate?.limit !== wanted?.limit || rate?.windowMs !== wanted?.windowMs) out.rateLimit = wanted;
+  const quota = key.quota ?? null;
+  const next = asked.quota ?? null;
+  if (next === null) {
+    if (quota !== null) out.quota = null;
+  } else if (quota === null || next.remaining !== undefined || quota.limit !== next.limit || quota.refill !== next.refill) {
+    out.quota = next;
+  }
+  return out;
+}
+
 const TITLES: Record<number, string> = {
   400: 'Bad request',
   401: 'Not signed in',
@@ -325,7 +476,8 @@ const TITLES: Record<number, string> = {
 
 function apiFields(errors: Fields): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, message] of Object.entries(errors)) out[field === 'expiry' ? 'expiresInDays' : field] = message!;
+  const names: Partial<Record<string, string>> = { expiry: 'expiresInDays', remaining: 'quota.remaining' };
+  for (const [field, message] of Object.entries(errors)) out[names[field] ?? field] = message!;
   return out;
 }
 
@@ -411,6 +563,7 @@ function resolveOptions(options: PortalOptions) {
       return parsed.origin;
     });
   }
+  if (options.editLimits !== undefined && typeof options.editLimits !== 'boolean') throw new TypeError('options.editLimits must be a boolean');
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new TypeError('options.now must be a function returning epoch milliseconds');
   return {
@@ -424,6 +577,7 @@ function resolveOptions(options: PortalOptions) {
     expiryDays: [...expiryDays],
     secret,
     origins,
+    editLimits: options.editLimits ?? true,
     title: options.title ?? 'API Keys',
     apiUrl: (options.apiUrl ?? 'https://api.example.com').replace(/\/$/, ''),
     now,

@@ -9,15 +9,61 @@ export interface ViewContext {
   token: string | null;
   /** A fresh value per rendered form: a form sent twice (a reload of its answer) is noticed. */
   once?: string;
+  /** Whether owners may set their keys' limits (`editLimits`): the create form's fields and each key's Limits page. */
+  editLimits?: boolean;
 }
 
-export type FieldErrors = Partial<Record<'name' | 'level' | 'projectId' | 'expiry' | 'grace' | 'form', string>>;
+export type FieldErrors = Partial<Record<'name' | 'level' | 'projectId' | 'expiry' | 'grace' | 'rateLimit' | 'quota' | 'remaining' | 'form', string>>;
 
-export interface CreateValues {
+/** A limits form as sent (or to show): strings, `''` for an empty field. */
+export interface LimitValues {
+  /** Requests per window; `''`: no rate limit of its own. */
+  rateLimit: string;
+  /** The window in milliseconds, one of the offered ones. */
+  rateWindow: string;
+  /** Requests in all, or per day or month; `''`: no quota. */
+  quota: string;
+  /** `day`, `month` or `never`. */
+  quotaRefill: string;
+  /** What is left of the quota, on the Limits page only; `''`: as it is (or full, for a changed quota). */
+  remaining: string;
+}
+
+export interface CreateValues extends LimitValues {
   name: string;
   level: string;
   projectId: string;
   expiry: string;
+}
+
+/** The rate-limit periods the forms offer. */
+export const RATE_WINDOWS: readonly { ms: number; label: string }[] = [
+  { ms: 1_000, label: 'per second' },
+  { ms: 60_000, label: 'per minute' },
+  { ms: 3_600_000, label: 'per hour' },
+  { ms: 86_400_000, label: 'per day' },
+];
+
+/** The quota periods the forms offer (`never`: in total). */
+export const QUOTA_REFILLS: readonly { value: 'day' | 'month' | 'never'; label: string }[] = [
+  { value: 'day', label: 'per day' },
+  { value: 'month', label: 'per month' },
+  { value: 'never', label: 'in total' },
+];
+
+const WINDOW_UNITS = [
+  [86_400_000, 'day'],
+  [3_600_000, 'hour'],
+  [60_000, 'minute'],
+  [1_000, 'second'],
+] as const;
+
+/** `per minute`, `per 90 seconds`: a window set elsewhere (the CLI, code) may be any length. */
+export function windowLabel(ms: number): string {
+  for (const [unit, name] of WINDOW_UNITS) {
+    if (ms % unit === 0) return ms === unit ? `per ${name}` : `per ${ms / unit} ${name}s`;
+  }
+  return `per ${ms} ms`;
 }
 
 export interface KeyRow {
@@ -67,6 +113,30 @@ function invalidAttrs(id: string, message: string | undefined): Html {
   return message ? html` aria-invalid="true" aria-describedby="${id}-error"` : html``;
 }
 
+/**
+ * The rate limit and quota fields, shared by the create form and the Limits page: a number and
+ * its period each. `extraWindow` offers a key's current window when it is none of the usual ones.
+ */
+function limitFields(values: LimitValues, errors: FieldErrors, extraWindow: number | null): Html {
+  const windows = extraWindow === null || RATE_WINDOWS.some((w) => w.ms === extraWindow) ? RATE_WINDOWS : [...RATE_WINDOWS, { ms: extraWindow, label: windowLabel(extraWindow) }];
+  return html`<div class="field${errors.rateLimit ? ' invalid' : ''}">
+<label for="key-rate">Rate limit</label>
+<div class="inline"><input type="number" id="key-rate" name="rateLimit" min="1" max="1000000000" step="1" inputmode="numeric" placeholder="No limit" value="${values.rateLimit}"${invalidAttrs('key-rate', errors.rateLimit)}>
+<select id="key-rate-window" name="rateWindow" aria-label="Rate limit period">
+${windows.map((w) => html`<option value="${w.ms}"${values.rateWindow === String(w.ms) ? html` selected` : ''}>${w.label}</option>`)}
+</select></div>
+${fieldError('key-rate', errors.rateLimit)}<p class="hint">Requests the key may make per period. Leave it empty for no limit of its own.</p>
+</div>
+<div class="field${errors.quota ? ' invalid' : ''}">
+<label for="key-quota">Quota</label>
+<div class="inline"><input type="number" id="key-quota" name="quota" min="1" step="1" inputmode="numeric" placeholder="No quota" value="${values.quota}"${invalidAttrs('key-quota', errors.quota)}>
+<select id="key-quota-refill" name="quotaRefill" aria-label="Quota period">
+${QUOTA_REFILLS.map((r) => html`<option value="${r.value}"${values.quotaRefill === r.value ? html` selected` : ''}>${r.label}</option>`)}
+</select></div>
+${fieldError('key-quota', errors.quota)}<p class="hint">Requests the key may make per UTC day (from 00:00 UTC), per month (from the 1st) or in total. Leave it empty for no quota.</p>
+</div>`;
+}
+
 export function createForm(ctx: ViewContext, projects: Project[], expiryDays: number[], values: CreateValues, errors: FieldErrors): Html {
   const level = values.level === 'project' ? 'project' : 'user';
   const radio = (value: string, title: string, text: string) =>
@@ -102,6 +172,7 @@ ${expiryDays.map((d) => html`<option value="${d}"${values.expiry === String(d) ?
 </select>
 ${fieldError('key-expiry', errors.expiry)}
 </div>
+${ctx.editLimits ? limitFields(values, errors, null) : ''}
 <button type="submit" class="btn primary">Create key</button>
 </form>
 </section>`;
@@ -113,7 +184,7 @@ export function keyTable(ctx: ViewContext, rows: KeyRow[]): Html {
 <h2 id="keys-heading">Your keys</h2>
 <div class="table-wrap">
 <table>
-<thead><tr><th scope="col">Name</th><th scope="col">Level</th><th scope="col">Project</th><th scope="col">Key</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Requests, 30 days</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+<thead><tr><th scope="col">Name</th><th scope="col">Level</th><th scope="col">Project</th><th scope="col">Key</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Limits</th><th scope="col">Requests, 30 days</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
 <tbody>
 ${rows.map((row) => keyRow(ctx, row))}
 </tbody>
@@ -122,9 +193,29 @@ ${rows.map((row) => keyRow(ctx, row))}
 </section>`;
 }
 
+/**
+ * A key's own limits: `100 per minute`, `37 of 50 left today` (as the next request would find
+ * it), and with `href` a link to change them (here rather than among the actions: the table
+ * keeps its width).
+ */
+function limitsCell(key: KeyInfo, href: string | null): Html {
+  const { rateLimit, quota } = key;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const period = { day: 'today', month: 'this month' } as const;
+  const change = href ? html`<a class="limit-edit" href="${href}">${rateLimit || quota ? 'Change' : 'Set'}<span class="sr-only"> the limits of ${key.name}</span></a>` : '';
+  if (!rateLimit && !quota) return html`<span class="muted">None</span>${change ? html` ${change}` : ''}`;
+  return html`${rateLimit ? html`<span class="limit" data-rate-limit>${count(rateLimit.limit)} ${windowLabel(rateLimit.windowMs)}</span>` : ''}${
+    quota
+      ? html`<span class="limit" data-quota${quota.resetAt ? html` title="Starts again ${quota.resetAt.toISOString().replace('T', ' ').slice(0, 16)} UTC"` : ''}>${count(quota.remaining)} of ${count(quota.limit)} left ${quota.refill ? period[quota.refill] : 'in total'}</span>`
+      : ''
+  }${change}`;
+}
+
 function keyRow(ctx: ViewContext, { key, projectName, rotationDue, spark }: KeyRow): Html {
   const usable = key.status === 'active' || key.status === 'expiring';
   const id = encodeURIComponent(key.id);
+  // A signed key carries no limits of its own (core refuses them).
+  const limitsHref = ctx.editLimits && usable && key.kind !== 'signed' ? `${ctx.base}/keys/${id}/limits` : null;
   return html`<tr data-key-id="${key.id}" data-status="${key.status}">
 <th scope="row">${key.name}</th>
 <td>${key.level === 'user' ? 'User' : 'Project'}</td>
@@ -134,6 +225,7 @@ function keyRow(ctx: ViewContext, { key, projectName, rotationDue, spark }: KeyR
 <td class="nowrap">${date(key.lastUsedAt)}</td>
 <td class="nowrap">${date(key.expiresAt)}</td>
 <td><span class="badge badge-${key.status}" data-status-badge>${STATUS_LABEL[key.status]}</span>${rotationDue ? html`<span class="badge badge-due" data-rotation-due title="Created more than the rotation period ago">Rotation due</span>` : ''}</td>
+<td class="limits">${limitsCell(key, limitsHref)}</td>
 <td>${spark}</td>
 <td class="actions">${
     usable
@@ -192,6 +284,30 @@ ${graces.map((g, i) => html`<label class="choice"><input type="radio" name="grac
 ${fieldError('grace', errors.grace)}
 </fieldset>
 <button type="submit" class="btn primary">Rotate key</button> <a class="btn" href="${ctx.home}">Cancel</a>
+</form>
+</section>`;
+}
+
+/** The Limits page of one key: its rate limit, quota and what is left of the quota. */
+export function limitsForm(ctx: ViewContext, key: KeyInfo & { status: KeyStatus }, values: LimitValues, errors: FieldErrors): Html {
+  if (key.kind === 'signed') {
+    return html`<section class="card"><p>The key “${key.name}” (<code>${key.start}…</code>) is a signed key: it carries no limits of its own.</p><p><a class="btn" href="${ctx.home}">Back to your keys</a></p></section>`;
+  }
+  const quota = key.quota ?? null;
+  return html`<section class="card">
+${errors.form ? html`<p class="alert" role="alert">${errors.form}</p>` : ''}
+<p>Limits of “${key.name}” (<code>${key.start}…</code>). Past them, requests with the key are refused (429) until the period allows more. Changes apply from its next request.</p>
+<form method="post" action="${ctx.base}/keys/${encodeURIComponent(key.id)}/limits">
+${tokenField(ctx)}
+${limitFields(values, errors, key.rateLimit?.windowMs ?? null)}
+<div class="field${errors.remaining ? ' invalid' : ''}">
+<label for="key-remaining">Left of the quota</label>
+<input type="number" id="key-remaining" name="remaining" min="0" step="1" inputmode="numeric" placeholder="${quota ? `${quota.remaining} (as it is)` : 'Full'}" value="${values.remaining}"${invalidAttrs('key-remaining', errors.remaining)}>
+${fieldError('key-remaining', errors.remaining)}<p class="hint">${
+    quota ? `Now ${quota.remaining} of ${quota.limit}. Leave it empty to keep what is left; a changed quota starts full.` : 'A new quota starts full unless you say how much is left.'
+  }</p>
+</div>
+<button type="submit" class="btn primary">Save limits</button> <a class="btn" href="${ctx.home}">Cancel</a>
 </form>
 </section>`;
 }

@@ -467,7 +467,7 @@ describe('JSON API', () => {
     expect(doc.openapi).toBe('3.1.0');
     await SwaggerParser.validate(structuredClone(doc));
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/portal/api/keys', '/portal/api/keys/{id}', '/portal/api/keys/{id}/revoke', '/portal/api/keys/{id}/rotate', '/portal/api/keys/{id}/usage', '/portal/api/projects'].sort(),
+      ['/portal/api/keys', '/portal/api/keys/{id}', '/portal/api/keys/{id}/revoke', '/portal/api/keys/{id}/rotate', '/portal/api/keys/{id}/limits', '/portal/api/keys/{id}/usage', '/portal/api/projects'].sort(),
     );
   });
 });
