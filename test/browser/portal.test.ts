@@ -3,7 +3,8 @@
  * The key portal in a real headless Chromium, against the example server started as `pnpm start`
  * starts it (Fastify, a fresh temp database): sign in as a seeded owner, create keys in the form,
  * use them against the API, revoke one from the table, and check another owner sees none of them.
- * Saves the screenshots shown in the root README under docs/.
+ * Saves the screenshots shown in the root README under docs/ (PORTAL_SCREENSHOTS names another
+ * directory, to look at them without touching docs/).
  *
  * Needs Chromium (`apt-get install -y chromium`; `.ci/run` installs it). Without it every test here
  * fails with a message saying so — it is never skipped. CHROMIUM_PATH points at another binary.
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processScope, ROOT, startServer, type ServerProcess } from '../e2e/harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const DOCS = path.join(ROOT, 'docs');
+const DOCS = process.env.PORTAL_SCREENSHOTS || path.join(ROOT, 'docs');
 const VIEWPORT = { width: 1280, height: 860 };
 
 const { tmp, running } = processScope();
@@ -26,7 +27,7 @@ let context: BrowserContext;
 let page: Page;
 
 /** What the tests below learn and hand on, in order. */
-const state: { projectKey?: string; userKey?: string; demoKeyIds: string[] } = { demoKeyIds: [] };
+const state: { projectKey?: string; userKey?: string; quotaKey?: string; demoKeyIds: string[] } = { demoKeyIds: [] };
 
 function api(pathname: string, key: string, project?: string): Promise<Response> {
   return fetch(`${base}${pathname}`, { headers: { 'X-API-Key': key, ...(project ? { 'X-Project-ID': project } : {}) } });
@@ -186,6 +187,32 @@ describe('the key portal in Chromium (example server, Fastify)', () => {
     expect(await page.content()).not.toContain(state.userKey);
   });
 
+  it('creates a key with a rate limit and a daily quota in the form; the table shows them, and the quota counts down', async () => {
+    await page.goto(`${base}/portal`);
+    await page.getByLabel('Key Name').fill('ci-quota');
+    await page.getByRole('radio', { name: /User Level/ }).check();
+    await page.getByLabel('Rate limit', { exact: true }).fill('100');
+    await page.getByLabel('Rate limit period').selectOption({ label: 'per minute' });
+    await page.getByLabel('Quota', { exact: true }).fill('50');
+    await page.getByLabel('Quota period').selectOption({ label: 'per day' });
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/portal/keys'),
+      page.getByRole('button', { name: 'Create key' }).click(),
+    ]);
+    expect(response.status(), `POST /portal/keys: ${await response.text()}`).toBe(200);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Key created');
+    state.quotaKey = await page.getByLabel('API key', { exact: true }).inputValue();
+
+    // One request takes one unit of the quota.
+    expect((await api('/validate', state.quotaKey)).status).toBe(200);
+    await page.goto(`${base}/portal`);
+    const row = page.locator('tr', { has: page.getByRole('rowheader', { name: 'ci-quota', exact: true }) });
+    expect(await row.locator('[data-rate-limit]').textContent()).toBe('100 per minute');
+    expect(await row.locator('[data-quota]').textContent()).toBe('49 of 50 left today');
+    expect(await page.content()).not.toContain(state.quotaKey);
+    await page.screenshot({ path: path.join(DOCS, 'portal-limits.png'), fullPage: true });
+  });
+
   it('shows usage as a sparkline in the table once the counts are written', async () => {
     const row = page.locator('tr', { has: page.getByRole('rowheader', { name: 'ci-user', exact: true }) });
     // Usage is written in batches once a second: reload until the row counts today's requests.
@@ -215,7 +242,7 @@ describe('the key portal in Chromium (example server, Fastify)', () => {
 
     await signIn('other-user');
     const html = await page.content();
-    for (const name of ['ci-alpha', 'ci-user', 'demo user key', 'demo alpha key']) expect(html).not.toContain(name);
+    for (const name of ['ci-alpha', 'ci-user', 'ci-quota', 'demo user key', 'demo alpha key']) expect(html).not.toContain(name);
     for (const id of state.demoKeyIds) expect(html).not.toContain(id);
     // other-user's own project only.
     await page.getByRole('radio', { name: /Project Level/ }).check();
