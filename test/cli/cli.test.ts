@@ -141,7 +141,7 @@ describe('keys list', () => {
     const listed = await cli(['keys', 'list', '--owner', 'lister', '--json']);
     const records = JSON.parse(listed.stdout);
     expect(records).toEqual([
-      { ...record, revokedAt: null, lastUsedAt: null, status: 'active' },
+      { ...record, revokedAt: null, lastUsedAt: null, rateLimit: null, quota: null, status: 'active' },
     ]);
     expect(listed.stdout).not.toContain(key);
     expect(listed.stdout).not.toMatch(/"hash"/);

@@ -33,6 +33,7 @@ export function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord & { key
     kind: 'opaque',
     rateLimit: null,
     quota: null,
+    limitsFrom: null,
     createdAt: new Date(Date.UTC(2025, 0, 1, 12, 0, 0, 123)),
     expiresAt: null,
     revokedAt: null,
@@ -292,12 +293,14 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         const rateOnly = keyRecord({ name: 'rate', createdAt: new Date(Date.UTC(2025, 0, 2)), rateLimit: { limit: 5, windowMs: 366 * DAY } });
         const quotaOnly = keyRecord({ name: 'quota', createdAt: new Date(Date.UTC(2025, 0, 3)), quota: quota({ limit: 50, remaining: 0 }) });
         const none = keyRecord({ name: 'none', createdAt: new Date(Date.UTC(2025, 0, 4)) });
+        // A rotated key: it names the first key of its line, whose quota it draws on.
+        const rotated = keyRecord({ name: 'rotated', createdAt: new Date(Date.UTC(2025, 0, 4, 1)), quota: quota({ limit: 50, remaining: 0 }), limitsFrom: quotaOnly.id });
         // A record without the fields at all (an older caller) is stored without limits.
-        const { rateLimit: _r, quota: _q, ...bare } = stored(keyRecord({ name: 'bare', createdAt: new Date(Date.UTC(2025, 0, 5)) }));
-        for (const record of [both, rateOnly, quotaOnly, none]) await store.createKey(stored(record));
+        const { rateLimit: _r, quota: _q, limitsFrom: _l, ...bare } = stored(keyRecord({ name: 'bare', createdAt: new Date(Date.UTC(2025, 0, 5)) }));
+        for (const record of [both, rateOnly, quotaOnly, none, rotated]) await store.createKey(stored(record));
         await store.createKey(bare);
 
-        const expected = [stored(both), stored(rateOnly), stored(quotaOnly), stored(none), { ...bare, rateLimit: null, quota: null }];
+        const expected = [stored(both), stored(rateOnly), stored(quotaOnly), stored(none), stored(rotated), { ...bare, rateLimit: null, quota: null, limitsFrom: null }];
         for (const record of expected) {
           expect(await store.getKey(record.id)).toEqual(record);
           expect(await store.findKeyByHash(record.hash)).toEqual(record);

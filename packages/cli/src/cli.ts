@@ -298,7 +298,13 @@ const COMMANDS: Record<string, Command> = {
         if (typeof listAllKeys !== 'function') {
           throw new UsageError(`keys list --all needs a store with listAllKeys() (every owner's keys), and ${from} has none: list one owner with --owner`);
         }
-        records = await listAllKeys.call(store);
+        const all = await listAllKeys.call(store);
+        // A rotated key draws on its line's first key's quota: show that one's count, as keys.list does.
+        const byId = new Map(all.map((r) => [r.id, r]));
+        records = all.map((r) => {
+          const first = r.limitsFrom ? byId.get(r.limitsFrom) : undefined;
+          return r.quota && first?.quota ? { ...r, quota: first.quota } : r;
+        });
       } else {
         records = await ks.keys.list(owner as string);
       }

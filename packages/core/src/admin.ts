@@ -1,6 +1,6 @@
 import { KeyscopeError } from './errors.js';
 import { digestKey, generateKey, generateKeyId, hasKeyShape, ID_PATTERN, isWellFormedKey, keyStart, MAX_TIME } from './key-format.js';
-import { nextQuotaReset, quotaAt, type KeyLimitsInput, type KeyLimitsUpdate, type Quota, type RateLimit } from './limits.js';
+import { MAX_QUOTA, nextQuotaReset, quotaAt, RATE_LIMIT_BOUNDS, type KeyLimitsInput, type KeyLimitsUpdate, type Quota, type RateLimit } from './limits.js';
 import type { SignedKeys } from './signed.js';
 import type { KeyAdminStore, KeyLevel, KeyRecord, KeyStore, KeyUsage, Project, ProjectDirectory } from './types.js';
 
@@ -286,7 +286,8 @@ export function createKeyAdmin(deps: {
     async list(ownerId) {
       const records = await store().listKeys(identifier(ownerId, 'ownerId'));
       const at = deps.now();
-      return records.map((record) => listed(record, at));
+      const byId = new Map(records.map((record) => [record.id, record]));
+      return records.map((record) => listed(withLineQuota(record, record.limitsFrom ? byId.get(record.limitsFrom) : undefined), at));
     },
     forOwner(ownerId) {
       identifier(ownerId, 'ownerId');
@@ -309,7 +310,9 @@ export function createKeyAdmin(deps: {
     async get(id) {
       if (typeof id !== 'string' || id === '') throw invalid('key id must be a non-empty string');
       const record = await store().getKey(id);
-      return record ? listed(record, deps.now()) : null;
+      if (!record) return null;
+      const first = record.limitsFrom && record.quota ? await store().getKey(record.limitsFrom) : undefined;
+      return listed(withLineQuota(record, first ?? undefined), deps.now());
     },
     async revoke(id) {
       const record = await existing(id);
@@ -338,11 +341,11 @@ export function createKeyAdmin(deps: {
       }
       // The new key keeps the old one's lifetime, if it had one, and its kind.
       const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
-      // Limits go with the key: the new one continues the old one's quota where it stands, so a
-      // rotation never hands out a fresh allowance (during a grace period both keys draw on
-      // their own remaining units: at most the old key's remainder more).
-      const quota = old.quota == null ? null : quotaAt(old.quota, at);
-      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId, rateLimit: old.rateLimit ?? null, quota };
+      // Limits go with the key, and so do their counts: the new key draws on the same quota and
+      // shares the same rate-limit count as the old one (its line's first key keeps them), so
+      // neither a rotation nor its grace period ever starts a fresh allowance.
+      const line = old.limitsFrom ?? old.id;
+      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId, rateLimit: old.rateLimit ?? null, quota: old.quota ?? null, limitsFrom: line };
       if (old.kind === 'signed' && typeof (store() as Partial<KeyAdminStore>).denyKey !== 'function') {
         throw new TypeError('options.store does not implement denyKey: rotating a signed key needs the deny-list');
       }
@@ -368,9 +371,19 @@ export function createKeyAdmin(deps: {
       const target = store();
       if (typeof target.setKeyLimits !== 'function') throw new TypeError('options.store does not implement setKeyLimits: changing limits needs it');
       if (update.quota != null && typeof target.consumeQuota !== 'function') throw new TypeError('options.store does not implement consumeQuota: a key with a quota needs a store that counts it');
-      if (!(await target.setKeyLimits(id, update))) throw notFound(id);
-      deps.invalidate(id);
-      return publicRecord((await target.getKey(id)) ?? record);
+      // A rotated key and the keys it replaced count as one: their limits change together (the
+      // line's first key holds the quota's count), so an old key in its grace period is never
+      // left with other limits than its successor.
+      const line = record.limitsFrom ?? record.id;
+      const members = (await target.listKeys(record.ownerId)).filter((k) => k.id === line || k.limitsFrom === line);
+      if (!members.some((k) => k.id === id)) members.push(record);
+      for (const member of members) {
+        if (!(await target.setKeyLimits(member.id, update))) {
+          if (member.id === id) throw notFound(id);
+        }
+        deps.invalidate(member.id);
+      }
+      return (await admin.get(id)) ?? publicRecord(record);
     },
     async usage(id) {
       await existing(id);
@@ -395,12 +408,20 @@ function listed(record: KeyRecord, now: number): ListedKey {
   return { ...info, status: keyStatus(record, now) };
 }
 
+/**
+ * A rotated key's quota as its requests find it: counted on its line's first key, so that key's
+ * remaining units are shown (the rotated key's own copy is only its definition).
+ */
+function withLineQuota(record: KeyRecord, first: KeyRecord | undefined): KeyRecord {
+  if (!record.quota || !first?.quota || first.id === record.id) return record;
+  return { ...record, quota: first.quota };
+}
+
 /** A quota starting now: `remaining` of `limit`, refilled at the next UTC day or month when `refill` says so. */
 function newQuota(limit: number, remaining: number, refill: 'day' | 'month' | null, now: number): Quota {
   return { limit, remaining, refill, resetAt: refill === null ? null : new Date(nextQuotaReset(refill, now)) };
 }
 
-const MAX_WINDOW_MS = 366 * 86_400_000;
 
 /**
  * The limits in `input`, checked: `undefined` where a field is left out, `null` where it is
@@ -419,13 +440,17 @@ export function checkLimits(input: KeyLimitsInput, now: number, what = 'limits')
   if (rateLimit === null) out.rateLimit = null;
   else if (rateLimit !== undefined) {
     if (typeof rateLimit !== 'object') throw new KeyscopeError('invalid_argument', 'rateLimit must be { limit, windowMs } or null');
-    out.rateLimit = { limit: whole(rateLimit.limit, 'rateLimit.limit', 1, 1_000_000_000), windowMs: whole(rateLimit.windowMs, 'rateLimit.windowMs', 1000, MAX_WINDOW_MS) } satisfies RateLimit;
+    out.rateLimit = {
+      limit: whole(rateLimit.limit, 'rateLimit.limit', 1, RATE_LIMIT_BOUNDS.maxLimit),
+      windowMs: whole(rateLimit.windowMs, 'rateLimit.windowMs', RATE_LIMIT_BOUNDS.minWindowMs, RATE_LIMIT_BOUNDS.maxWindowMs),
+    } satisfies RateLimit;
   }
   if (quota === null) out.quota = null;
   else if (quota !== undefined) {
     if (typeof quota !== 'object') throw new KeyscopeError('invalid_argument', "quota must be { limit, remaining?, refill?: 'day' | 'month' | null } or null");
-    const limit = whole(quota.limit, 'quota.limit', 1);
-    const remaining = quota.remaining === undefined ? limit : whole(quota.remaining, 'quota.remaining', 0);
+    const limit = whole(quota.limit, 'quota.limit', 1, MAX_QUOTA);
+    // More left than the limit would say r > q, and give a never-refilling quota more than it says.
+    const remaining = quota.remaining === undefined ? limit : whole(quota.remaining, 'quota.remaining', 0, limit);
     const refill = quota.refill ?? null;
     if (refill !== null && refill !== 'day' && refill !== 'month') throw new KeyscopeError('invalid_argument', `quota.refill must be 'day', 'month' or null, got ${JSON.stringify(refill)}`);
     out.quota = newQuota(limit, remaining, refill, now);

@@ -11,7 +11,7 @@ export { dateFromEpoch, recordFromRow } from './types.js';
 export { wholeNumberOption } from './options.js';
 export { nextQuotaReset, quotaAt } from './limits.js';
 export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
-export { MemoryRateLimiter, limitHeaders, quotaRetryAfter } from './rate-limit.js';
+export { emissionInterval, MemoryRateLimiter, limitHeaders, quotaRetryAfter } from './rate-limit.js';
 export type { RateLimiter, RateVerdict } from './rate-limit.js';
 export { MemoryThrottle, throttleClient } from './throttle.js';
 export type { AttemptThrottle, ThrottleVerdict } from './throttle.js';

@@ -21,10 +21,11 @@ export interface CachedKey {
   /** Until when the cache may answer with this entry, in ms after the cache's creation (a small integer). */
   cachedUntil: number;
   /**
-   * Only on a key with limits of its own (so an unlimited key's entry is no bigger): its rate
-   * limit, and whether it has a quota (counted in the store on every request).
+   * Only on a key with limits of its own, or a rotated one (so an unlimited key's entry is no
+   * bigger): its rate limit, whether it has a quota (counted in the store on every request), and
+   * the id they are counted under (its line's first key: see `KeyRecord.limitsFrom`).
    */
-  limits?: { rate: RateLimit | null; quota: boolean };
+  limits?: { rate: RateLimit | null; quota: boolean; countedAs: string };
 }
 
 /** The cache entry of a stored key. */
@@ -40,7 +41,8 @@ export function cachedKey(record: KeyRecord): CachedKey {
   };
   const rate = record.rateLimit ?? null;
   const quota = record.quota != null;
-  if (rate !== null || quota) entry.limits = { rate: rate && { limit: rate.limit, windowMs: rate.windowMs }, quota };
+  const from = record.limitsFrom ?? null;
+  if (rate !== null || quota || from !== null) entry.limits = { rate: rate && { limit: rate.limit, windowMs: rate.windowMs }, quota, countedAs: from ?? record.id };
   return entry;
 }
 

@@ -302,12 +302,16 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
    */
   async function applyLimits(entry: CachedKey, level: KeyLevel, at: number): Promise<Refusal | Readonly<Record<string, string>>> {
     const rate = entry.limits?.rate ?? rateDefaults[level];
+    // A rotated key counts as its line's first key: the old key and the new one share one count.
+    const countedAs = entry.limits?.countedAs ?? entry.id;
     let verdict: RateVerdict | undefined;
     if (rate !== null) {
       const counter = (limiter ??= new MemoryRateLimiter());
       try {
-        const taken = counter.take(entry.id, rate, at);
-        verdict = 'then' in taken ? await taken : taken;
+        const taken = counter.take(countedAs, rate, at);
+        verdict = 'then' in taken ? await withTimeout(() => taken, o.storeTimeoutMs) : taken;
+        // A custom limiter's answer is checked like a store's: anything else is a failure, not a pass.
+        if (verdict === null || typeof verdict !== 'object' || typeof verdict.allowed !== 'boolean') throw new TypeError(`the rate limiter answered ${String(verdict)}, not a RateVerdict`);
       } catch (error) {
         emit?.({ type: 'limit_error', operation: 'rateLimit', keyId: entry.id, error });
         return refuse.unavailable;
@@ -318,7 +322,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (entry.limits?.quota === true) {
       try {
         if (typeof quotas.consumeQuota !== 'function') throw new TypeError('the store does not implement consumeQuota, so this key\'s quota cannot be counted');
-        take = await withTimeout(() => quotas.consumeQuota!(entry.id, new Date(at)), o.storeTimeoutMs);
+        take = await withTimeout(() => quotas.consumeQuota!(countedAs, new Date(at)), o.storeTimeoutMs);
       } catch (error) {
         emit?.({ type: 'limit_error', operation: 'consumeQuota', keyId: entry.id, error });
         return refuse.unavailable;

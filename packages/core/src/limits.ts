@@ -4,6 +4,11 @@
  * the stores (`consumeQuota`, durable).
  */
 
+/** A rate limit's bounds, for a key's own and a level's default: up to 1e9 requests per 1 s to 366 days. */
+export const RATE_LIMIT_BOUNDS = { maxLimit: 1_000_000_000, minWindowMs: 1_000, maxWindowMs: 366 * 86_400_000 } as const;
+/** The largest quota: the RateLimit fields are structured-field integers, at most 15 digits (RFC 8941). */
+export const MAX_QUOTA = 999_999_999_999_999;
+
 /** At most `limit` requests per `windowMs`, counted per key (GCRA: the window refills evenly). */
 export interface RateLimit {
   limit: number;

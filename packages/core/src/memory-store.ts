@@ -189,6 +189,7 @@ function copy(record: KeyRecord): KeyRecord {
     lastUsedAt: date(record.lastUsedAt),
     rateLimit: copyRateLimit(record.rateLimit ?? null),
     quota: copyQuota(record.quota ?? null),
+    limitsFrom: record.limitsFrom ?? null,
   };
 }
 

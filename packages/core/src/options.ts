@@ -3,6 +3,7 @@ import type { KeyscopeErrorCode } from './errors.js';
 import type { SignedKeyOptions } from './signed.js';
 import type { AttemptThrottle } from './throttle.js';
 import type { LevelQuotaDefaults } from './admin.js';
+import { MAX_QUOTA, RATE_LIMIT_BOUNDS } from './limits.js';
 import type { RateLimit } from './limits.js';
 import type { RateLimiter } from './rate-limit.js';
 import { USAGE_BACKLOG_LIMIT } from './usage.js';
@@ -225,6 +226,11 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
   };
 }
 
+function atMost(value: number, max: number, option: string): number {
+  if (value > max) throw new RangeError(`${option} must be ≤ ${max}, got ${value}`);
+  return value;
+}
+
 function levelLimits(value: KeyscopeOptions['limits']): ResolvedOptions['limits'] {
   if (value === undefined) return { rate: { user: null, project: null }, quota: {}, limiter: undefined };
   if (value === null || typeof value !== 'object') throw new TypeError('options.limits must be { user?, project?, limiter? }');
@@ -237,16 +243,17 @@ function levelLimits(value: KeyscopeOptions['limits']): ResolvedOptions['limits'
     if (given === null || typeof given !== 'object') throw new TypeError(`${option} must be { rateLimit?, quota? }`);
     if (given.rateLimit !== undefined) {
       if (given.rateLimit === null || typeof given.rateLimit !== 'object') throw new TypeError(`${option}.rateLimit must be { limit, windowMs }`);
+      // The bounds a key's own limit has (keys.create), so a default cannot say what a key could not.
       rate[level] = {
-        limit: wholeNumberOption(given.rateLimit.limit, `${option}.rateLimit.limit`, 1),
-        windowMs: wholeNumberOption(given.rateLimit.windowMs, `${option}.rateLimit.windowMs`, 1000),
+        limit: atMost(wholeNumberOption(given.rateLimit.limit, `${option}.rateLimit.limit`, 1), RATE_LIMIT_BOUNDS.maxLimit, `${option}.rateLimit.limit`),
+        windowMs: atMost(wholeNumberOption(given.rateLimit.windowMs, `${option}.rateLimit.windowMs`, RATE_LIMIT_BOUNDS.minWindowMs), RATE_LIMIT_BOUNDS.maxWindowMs, `${option}.rateLimit.windowMs`),
       };
     }
     if (given.quota !== undefined) {
       if (given.quota === null || typeof given.quota !== 'object') throw new TypeError(`${option}.quota must be { limit, refill? }`);
       const refill = given.quota.refill ?? null;
       if (refill !== null && refill !== 'day' && refill !== 'month') throw new TypeError(`${option}.quota.refill must be 'day', 'month' or null, got ${JSON.stringify(refill)}`);
-      quota[level] = { limit: wholeNumberOption(given.quota.limit, `${option}.quota.limit`, 1), refill };
+      quota[level] = { limit: atMost(wholeNumberOption(given.quota.limit, `${option}.quota.limit`, 1), MAX_QUOTA, `${option}.quota.limit`), refill };
     }
   }
   const { limiter } = value;

@@ -38,6 +38,12 @@ export interface KeyRecord {
   rateLimit?: RateLimit | null;
   /** Requests this key may make in all, or per UTC day or month; absent or `null`: unlimited. */
   quota?: Quota | null;
+  /**
+   * Set by rotation: the first key of this key's line, whose quota this key draws on and whose
+   * rate-limit count it shares, so that rotating never starts a fresh allowance (the old key and
+   * the new one count as one). Absent or `null`: the key counts for itself.
+   */
+  limitsFrom?: string | null;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
@@ -152,7 +158,8 @@ export interface KeyAdminStore extends KeyStore {
    */
   denyKey?(denial: KeyDenial): Promise<void>;
   /**
-   * Keys with a quota only: take one unit of `keyId`'s quota at `at`, atomically (two instances
+   * Keys with a quota only: take one unit of `keyId`'s quota at `at` (a rotated key passes the
+   * id its `limitsFrom` names), atomically (two instances
    * can never both take the last unit). A refill that is due (`resetAt` ≤ `at`) is applied
    * first. `null` when the key has no quota or does not exist. Needed for keys with a quota.
    */
@@ -196,6 +203,8 @@ export interface KeyRow {
   quota_remaining?: number | null;
   quota_refill?: 'day' | 'month' | null;
   quota_reset_at?: number | null;
+  /** The key whose quota and rate-limit count this one shares (rotation); `null` for its own. */
+  limits_from?: string | null;
 }
 
 /**
@@ -238,5 +247,6 @@ export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null 
             refill: row.quota_refill === 'day' || row.quota_refill === 'month' ? row.quota_refill : null,
             resetAt: row.quota_reset_at == null ? null : new Date(Number(row.quota_reset_at)),
           },
+    limitsFrom: row.limits_from ?? null,
   };
 }

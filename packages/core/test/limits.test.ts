@@ -196,6 +196,9 @@ describe('keys.setLimits and the limits of keys.create', () => {
     [{ quota: { limit: 10, remaining: -1 } }, /quota\.remaining/],
     [{ quota: { limit: 10, refill: 'week' } }, /quota\.refill/],
     [{ quota: 5 }, /quota must be/],
+    [{ quota: { limit: 10, remaining: 11 } }, /quota\.remaining/],
+    [{ quota: { limit: 1_000_000_000_000_000 } }, /quota\.limit/],
+    [{ rateLimit: { limit: 1_000_000_001, windowMs: MINUTE } }, /rateLimit\.limit/],
   ])('refuses %j with invalid_argument naming the field, and stores nothing', async (limits, message) => {
     const { ks, store } = await world();
     await expect(ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user', ...(limits as object) })).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(message) });
@@ -219,6 +222,31 @@ describe('keys.setLimits and the limits of keys.create', () => {
     for (let i = 0; i < 4; i++) expect(codeOf(await ask(ks, key, 'proj_a'))).toBe('ok');
     const rotated = await ks.keys.rotate(record.id);
     expect(rotated.record).toMatchObject({ rateLimit: { limit: 5, windowMs: MINUTE }, quota: { limit: 10, remaining: 6, refill: 'day' } });
+  });
+
+  it('a rotated key and the key it replaced count as one: one quota, one rate-limit count, one set of limits', async () => {
+    const { ks } = await world();
+    const { key: oldKey, record } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user', rateLimit: { limit: 4, windowMs: MINUTE }, quota: { limit: 6 } });
+    expect(codeOf(await ask(ks, oldKey, 'proj_a'))).toBe('ok');
+    const { key: newKey, record: rotated } = await ks.keys.rotate(record.id, { gracePeriodMs: 3_600_000 });
+    expect(rotated.limitsFrom).toBe(record.id);
+    // Both keys work during the grace period, on one allowance of 4 (one spent already).
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push(codeOf(await ask(ks, i % 2 ? oldKey : newKey, 'proj_a')));
+    expect(codes).toEqual(['ok', 'ok', 'ok']);
+    expect(codeOf(await ask(ks, newKey, 'proj_a'))).toBe('rate_limited');
+    expect(codeOf(await ask(ks, oldKey, 'proj_a'))).toBe('rate_limited');
+    // The quota counted 4 of 6 on the line's first key; lists show it on both.
+    for (const id of [record.id, rotated.id]) expect((await ks.keys.get(id))?.quota).toMatchObject({ limit: 6, remaining: 2 });
+    expect((await ks.keys.list('u1')).map((k) => k.quota?.remaining)).toEqual([2, 2]);
+    // Limits changed on the new key change the old one's too.
+    await ks.keys.setLimits(rotated.id, { rateLimit: null, quota: { limit: 3, remaining: 1 } });
+    expect((await ks.keys.get(record.id))).toMatchObject({ rateLimit: null, quota: { limit: 3, remaining: 1 } });
+    expect([await ask(ks, oldKey, 'proj_a'), await ask(ks, newKey, 'proj_a')].map(codeOf)).toEqual(['ok', 'quota_exhausted']);
+    // Rotating again keeps the same line.
+    const again = await ks.keys.rotate(rotated.id, { gracePeriodMs: 3_600_000 });
+    expect(again.record.limitsFrom).toBe(record.id);
+    expect(codeOf(await ask(ks, again.key, 'proj_a'))).toBe('quota_exhausted');
   });
 
   it('a store that cannot count quotas: a key with a quota is refused at creation, not silently unlimited', async () => {
@@ -249,6 +277,9 @@ describe('options.limits', () => {
     [{ user: { rateLimit: { limit: 0, windowMs: MINUTE } } }, /options\.limits\.user\.rateLimit\.limit/],
     [{ project: { rateLimit: { limit: 5, windowMs: 10 } } }, /options\.limits\.project\.rateLimit\.windowMs/],
     [{ user: { quota: { limit: 5, refill: 'year' } } }, /options\.limits\.user\.quota\.refill/],
+    [{ user: { rateLimit: { limit: 1_000_000_001, windowMs: MINUTE } } }, /options\.limits\.user\.rateLimit\.limit must be ≤ 1000000000/],
+    [{ user: { rateLimit: { limit: 5, windowMs: 400 * 86_400_000 } } }, /options\.limits\.user\.rateLimit\.windowMs must be ≤/],
+    [{ project: { quota: { limit: 2 ** 53 - 1 } } }, /options\.limits\.project\.quota\.limit must be ≤ 999999999999999/],
     [{ limiter: {} }, /options\.limits\.limiter/],
     [5, /options\.limits must be/],
   ])('%j throws at setup, naming the option', (limits, message) => {

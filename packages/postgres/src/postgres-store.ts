@@ -64,7 +64,7 @@ const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) *
 const num = (column: string) => `${column}::float8 AS ${column}`;
 const KEY_SELECT =
   `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind, ` +
-  `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}`;
+  `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}, limits_from`;
 /** A refill is due at `$2`: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= $2::timestamptz';
 /** Sets the writing store's origin for the NOTIFY trigger, for this transaction only. */
@@ -260,9 +260,9 @@ export class PostgresStore implements KeyAdminStore {
     try {
       await this.query(
         `INSERT INTO ${this.s}.keys (id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind,
-           rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at)
+           rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz, $12,
-           $13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text, $18::timestamptz)`,
+           $13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text, $18::timestamptz, $19::text)`,
         [
           record.id,
           record.name,
@@ -277,6 +277,7 @@ export class PostgresStore implements KeyAdminStore {
           timestamp(record.lastUsedAt),
           record.kind ?? 'opaque',
           ...limitValues(record.rateLimit ?? null, record.quota ?? null),
+          record.limitsFrom ?? null,
         ],
       );
     } catch (error) {

@@ -110,7 +110,9 @@ const MIGRATIONS: readonly ((s: string, channel: string) => string)[] = [
     ADD COLUMN quota_limit     bigint,
     ADD COLUMN quota_remaining bigint,
     ADD COLUMN quota_refill    text CHECK (quota_refill IN ('day', 'month')),
-    ADD COLUMN quota_reset_at  timestamptz;
+    ADD COLUMN quota_reset_at  timestamptz,
+    -- A rotated key's line: the key whose quota and rate-limit count it shares.
+    ADD COLUMN limits_from     text;
 
   CREATE TRIGGER keys_limits_changed
     AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON ${s}.keys

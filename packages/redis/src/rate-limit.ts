@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MemoryRateLimiter, wholeNumberOption, type RateLimit, type RateLimiter, type RateVerdict } from '@keyscope/core';
+import { emissionInterval, MemoryRateLimiter, wholeNumberOption, type RateLimit, type RateLimiter, type RateVerdict } from '@keyscope/core';
 import { isRedisClient, outageReporter, type RedisClient } from './client.js';
 
 export interface RedisRateLimiterOptions {
@@ -83,8 +83,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       });
-      // The same interval as MemoryRateLimiter's (whole microseconds, at least 1), so both count alike.
-      const counted = run(prefix + keyId, Math.max(1, Math.floor((limit.windowMs * 1000) / limit.limit)), limit.limit);
+      // The same interval as MemoryRateLimiter's (whole microseconds, rounded up), so both count alike.
+      const counted = run(prefix + keyId, emissionInterval(limit), limit.limit);
       counted.catch(() => {}); // after a timeout, its late failure is nobody's business
       let reply: unknown;
       try {

@@ -93,6 +93,8 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE keys ADD COLUMN quota_remaining INTEGER;
   ALTER TABLE keys ADD COLUMN quota_refill TEXT CHECK (quota_refill IN ('day', 'month'));
   ALTER TABLE keys ADD COLUMN quota_reset_at INTEGER;
+  -- A rotated key's line: the key whose quota and rate-limit count it shares.
+  ALTER TABLE keys ADD COLUMN limits_from TEXT;
 
   CREATE TRIGGER keys_limits_updated
     AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON keys

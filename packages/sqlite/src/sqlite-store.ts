@@ -31,7 +31,7 @@ export interface SqliteStoreOptions {
 
 const KEY_COLUMNS =
   'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind, ' +
-  'rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at';
+  'rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
 
 /** A refill is due: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= @at';
@@ -197,6 +197,7 @@ export class SqliteStore implements KeyAdminStore {
         last_used_at: time(record.lastUsedAt),
         kind: record.kind ?? 'opaque',
         ...limitColumns(record.rateLimit ?? null, record.quota ?? null),
+        limits_from: record.limitsFrom ?? null,
       }));
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
@@ -414,7 +415,7 @@ function statements(db: Database.Database) {
     all: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY created_at, rowid`),
     insertKey: db.prepare(
       `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at, @kind,
-       @rate_limit, @rate_window_ms, @quota_limit, @quota_remaining, @quota_refill, @quota_reset_at)`,
+       @rate_limit, @rate_window_ms, @quota_limit, @quota_remaining, @quota_refill, @quota_reset_at, @limits_from)`,
     ),
     consumeQuota: db.prepare<[{ id: string; at: number; next_day: number; next_month: number }], QuotaRow>(
       `UPDATE keys SET

@@ -201,6 +201,7 @@ describe('schema migration', () => {
       kind: 'opaque',
       rateLimit: null,
       quota: null,
+      limitsFrom: null,
     });
     expect(await s.listProjects('user_v1')).toEqual([{ id: 'proj_v1', ownerId: 'user_v1', name: 'Made by v1' }]);
 
