@@ -38,6 +38,9 @@ export function createWeb(deps: { keyscope: Keyscope; env: NodeJS.ProcessEnv; db
     // agree across servers sharing KEYSCOPE_SESSION_SECRET, without reusing the signing key itself.
     secret: createHash('sha256').update('keyscope-example portal csrf\0').update(secret).digest('base64url'),
     apiUrl: deps.apiUrl,
+    // The demo lets its owners cap their own keys (rate limit, quota). Off by default: in a real
+    // API limits are usually the operator's policy, which owners must not raise.
+    editLimits: true,
   });
   const signIn = createSignIn({ sessions, owners: DEMO_OWNERS, home: PORTAL_PATH });
   return {

@@ -41,8 +41,8 @@ export interface PortalOptions {
    * Whether owners may set their own keys' rate limits and quotas: fields in the create form, a
    * Limits page per key, `rateLimit`/`quota` in the JSON API. The table shows limits either way.
    * An owner can then raise or remove any limit of their keys, one you set included (a key's own
-   * rate limit wins over its level's default): set `false` when limits are your policy, not
-   * theirs. Default `true`.
+   * rate limit wins over its level's default), so it is off unless you say so: limits are your
+   * policy, shown to owners, changed by you (API, CLI). Default `false`.
    */
   editLimits?: boolean;
   /** Page title. Default `'API Keys'`. */

@@ -577,7 +577,7 @@ function resolveOptions(options: PortalOptions) {
     expiryDays: [...expiryDays],
     secret,
     origins,
-    editLimits: options.editLimits ?? true,
+    editLimits: options.editLimits ?? false,
     title: options.title ?? 'API Keys',
     apiUrl: (options.apiUrl ?? 'https://api.example.com').replace(/\/$/, ''),
     now,

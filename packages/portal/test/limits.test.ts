@@ -29,7 +29,7 @@ function row(page: string, id: string): string {
 
 describe('creating a key with limits', () => {
   it('the form offers a rate limit (number and period) and a quota (number and refill), both optional', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const page = await (await env.get('/portal')).text();
     expect(page).toContain('<label for="key-rate">Rate limit</label>');
     expect(page).toMatch(/<input type="number" id="key-rate" name="rateLimit" min="1" max="1000000000" step="1" inputmode="numeric" placeholder="No limit" value="">/);
@@ -43,7 +43,7 @@ describe('creating a key with limits', () => {
   });
 
   it('stores the rate limit and the quota; empty fields mean none', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const made = await createForm({ name: 'limited', rateLimit: '100', rateWindow: '60000', quota: '50', quotaRefill: 'day' });
     expect(made.status).toBe(200);
     expect(await made.text()).toContain('id="new-key"');
@@ -73,7 +73,7 @@ describe('creating a key with limits', () => {
   });
 
   it('refuses bad limits next to the field, keeps what was typed, and creates nothing', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const rate = /Enter the rate limit as a whole number of requests from 1 to 1,000,000,000, or leave it empty\./;
     const quota = /Enter the quota as a whole number of requests \(1 or more\), or leave it empty\./;
     const cases: [Record<string, string>, string, RegExp][] = [
@@ -110,7 +110,7 @@ describe('creating a key with limits', () => {
 
 describe('the key table', () => {
   it('shows each key’s rate limit and what is left of its quota, with the period', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { ks } = env;
     const both = await ks.keys.create({ ownerId: 'alice', name: 'both', level: 'user', rateLimit: { limit: 100, windowMs: 60_000 }, quota: { limit: 50, remaining: 37, refill: 'day' } });
     const monthly = await ks.keys.create({ ownerId: 'alice', name: 'monthly', level: 'user', quota: { limit: 10_000, refill: 'month' } });
@@ -140,7 +140,7 @@ describe('the key table', () => {
   });
 
   it('offers no Limits action for a revoked key', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'gone', level: 'user', quota: { limit: 5 } });
     await env.ks.keys.revoke(record.id);
     const tr = row(await (await env.get('/portal')).text(), record.id);
@@ -151,7 +151,7 @@ describe('the key table', () => {
 
 describe('changing a key’s limits', () => {
   it('the Limits page shows the key’s limits in the form', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'ci', level: 'user', rateLimit: { limit: 20, windowMs: 90_000 }, quota: { limit: 50, remaining: 37, refill: 'day' } });
     const response = await env.get(`/portal/keys/${record.id}/limits`);
     expect(response.status).toBe(200);
@@ -169,7 +169,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('saves a change, then shows the keys page with a notice; what is not changed stays', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'ci', level: 'user', quota: { limit: 50, refill: 'day' } });
     // Requests have used some of the quota: sending its fields back unchanged must not refill it.
     await env.store.consumeQuota(record.id, new Date(env.clock.now));
@@ -196,7 +196,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('adds limits to a key without any, and removes them with empty fields', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'ci', level: 'user' });
     expect((await limitsForm(record.id, { rateLimit: '5', rateWindow: '1000', quota: '1000', quotaRefill: 'never', remaining: '900' })).status).toBe(303);
     expect(await env.ks.keys.get(record.id)).toMatchObject({ rateLimit: { limit: 5, windowMs: 1_000 }, quota: { limit: 1000, remaining: 900, refill: null, resetAt: null } });
@@ -208,7 +208,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('refuses bad input next to the field, keeps what was typed, and changes nothing', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'ci', level: 'user', rateLimit: { limit: 100, windowMs: 60_000 }, quota: { limit: 50, remaining: 37, refill: 'day' } });
     const before = await env.ks.keys.get(record.id);
     const cases: [Record<string, string>, string, RegExp][] = [
@@ -236,7 +236,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('is refused without the form token, from another site, or with another owner’s token', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'ci', level: 'user', quota: { limit: 50 } });
     const path = `/portal/keys/${record.id}/limits`;
     const fields = { rateLimit: '1', rateWindow: '1000', quota: '', quotaRefill: 'day', remaining: '' };
@@ -257,7 +257,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('another owner’s key is not found, on the page, the form and the API, and stays as it was', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'bob', name: 'bobs', level: 'user', quota: { limit: 50 } });
     const token = await env.token('alice');
     const answers = [
@@ -272,7 +272,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('a signed key carries no limits of its own: the page says so and changes nothing', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     await env.store.createKey({
       id: 'key_signed0000000000000',
       name: 'edge',
@@ -300,7 +300,7 @@ describe('changing a key’s limits', () => {
   });
 
   it('keeps the security headers and escapes the key name on the Limits page', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: `<script>alert("x")</script>`, level: 'user' });
     const response = await env.get(`/portal/keys/${record.id}/limits`);
     expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
@@ -319,7 +319,7 @@ describe('changing a key’s limits', () => {
 
 describe('the JSON API', () => {
   it('creates a key with limits and changes them: a field left out stays, null removes it', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const created = await env.postJson('/portal/api/keys', { name: 'api', level: 'user', rateLimit: { limit: 100, windowMs: 60_000 }, quota: { limit: 50, refill: 'day' } });
     expect(created.status).toBe(201);
     const { record } = await created.json();
@@ -334,7 +334,7 @@ describe('the JSON API', () => {
   });
 
   it('answers bad limits with 422 and field errors, changing nothing', async () => {
-    env = setup();
+    env = setup({ editLimits: true });
     const bad = await env.postJson('/portal/api/keys', { name: 'api', level: 'user', rateLimit: { limit: 0, windowMs: 60_000 }, quota: { limit: 10, refill: 'week' } });
     expect(bad.status).toBe(422);
     expect(Object.keys((await bad.json()).errors).sort()).toEqual(['quota', 'rateLimit']);
@@ -356,9 +356,10 @@ describe('the JSON API', () => {
   });
 });
 
-describe('editLimits: false', () => {
+describe('editLimits: false (the default)', () => {
   it('shows limits but offers no way to change them: no fields, no Limits page or route, form fields and API fields refused or ignored', async () => {
-    env = setup({ editLimits: false });
+    // Left out: limits are the operator's policy unless the portal is told otherwise.
+    env = setup();
     const { record } = await env.ks.keys.create({ ownerId: 'alice', name: 'set-for-you', level: 'user', quota: { limit: 50, refill: 'month' } });
     const page = await (await env.get('/portal')).text();
     expect(page).not.toContain('name="rateLimit"');

@@ -467,8 +467,14 @@ describe('JSON API', () => {
     expect(doc.openapi).toBe('3.1.0');
     await SwaggerParser.validate(structuredClone(doc));
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/portal/api/keys', '/portal/api/keys/{id}', '/portal/api/keys/{id}/revoke', '/portal/api/keys/{id}/rotate', '/portal/api/keys/{id}/limits', '/portal/api/keys/{id}/usage', '/portal/api/projects'].sort(),
+      ['/portal/api/keys', '/portal/api/keys/{id}', '/portal/api/keys/{id}/revoke', '/portal/api/keys/{id}/rotate', '/portal/api/keys/{id}/usage', '/portal/api/projects'].sort(),
     );
+    // With editLimits, the limits route too.
+    const withLimits = setup({ editLimits: true });
+    const full = await (await withLimits.get('/portal/api/openapi.json', null)).json();
+    await SwaggerParser.validate(structuredClone(full));
+    expect(Object.keys(full.paths)).toContain('/portal/api/keys/{id}/limits');
+    await withLimits.ks.close();
   });
 });
 
