@@ -1,7 +1,7 @@
 /**
  * Outside review of per-key rate limits and quotas (core + MemoryStore).
  *
- * Tests named "HOLE: …" fail today and pass once the hole is fixed; tests named "HELD: …" are
+ * Tests named "FIXED: …" fail today and pass once the hole is fixed; tests named "HELD: …" are
  * attacks that were tried and held, kept so they stay guarded.
  */
 import { describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ function sfIntegers(field: string): number[] {
 }
 
 describe('rotation and the allowance', () => {
-  it('HOLE: rotating with a grace period (offered to owners by the portal) mints a second copy of the remaining quota, unboundedly', async () => {
+  it('FIXED: rotating with a grace period (offered to owners by the portal) mints a second copy of the remaining quota, unboundedly', async () => {
     const { ks } = world();
     const mine = ks.keys.forOwner('u1');
     const first = await mine.create({ name: 'k', level: 'project', projectId: 'proj_a', quota: { limit: 10 } });
@@ -55,7 +55,7 @@ describe('rotation and the allowance', () => {
     expect(granted).toBeLessThanOrEqual(10);
   });
 
-  it('HOLE: rotating also rotates the rate-limit bucket: a key at its rate limit gets a fresh burst at once', async () => {
+  it('FIXED: rotating also rotates the rate-limit bucket: a key at its rate limit gets a fresh burst at once', async () => {
     const { ks } = world();
     const mine = ks.keys.forOwner('u1');
     const { key, record } = await mine.create({ name: 'k', level: 'project', projectId: 'proj_a', rateLimit: { limit: 5, windowMs: MINUTE } });
@@ -77,12 +77,12 @@ describe('rotation and the allowance', () => {
 });
 
 describe('admin input', () => {
-  it('HOLE: a quota whose remaining exceeds its limit is accepted (create and setLimits)', async () => {
+  it('FIXED: a quota whose remaining exceeds its limit is accepted (create and setLimits)', async () => {
     const { ks } = world();
     await expect(ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user', quota: { limit: 10, remaining: 1_000_000 } })).rejects.toMatchObject({ code: 'invalid_argument' });
   });
 
-  it('HOLE: setLimits accepts remaining > limit, and the RateLimit field then says r > q', async () => {
+  it('FIXED: setLimits accepts remaining > limit, and the RateLimit field then says r > q', async () => {
     const { ks } = world();
     const { key, record } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'project', projectId: 'proj_a' });
     let rejected = false;
@@ -99,7 +99,7 @@ describe('admin input', () => {
     expect(rejected).toBe(true);
   });
 
-  it('HOLE: a quota limit past 15 digits is accepted and sent as an invalid structured-field integer', async () => {
+  it('FIXED: a quota limit past 15 digits is accepted and sent as an invalid structured-field integer', async () => {
     const { ks } = world();
     let created: { key: string } | undefined;
     try {
@@ -115,7 +115,7 @@ describe('admin input', () => {
     }
   });
 
-  it('HOLE: a level default rate limit has no upper bound (admin caps limit at 1e9): q goes out past 15 digits', async () => {
+  it('FIXED: a level default rate limit has no upper bound (admin caps limit at 1e9): q goes out past 15 digits', async () => {
     // keys.create/setLimits refuse a limit over 1e9 or a window over 366 days; the level default takes anything.
     let ks: ReturnType<typeof createKeyscope> | undefined;
     try {
@@ -172,15 +172,15 @@ describe('admin input', () => {
 });
 
 describe('counting that fails', () => {
-  it('HOLE: a custom limiter that never settles hangs the request (no timeout; the quota count has storeTimeoutMs)', async () => {
+  it('FIXED: a custom limiter that never settles hangs the request (no timeout; the quota count has storeTimeoutMs)', async () => {
     const limiter: RateLimiter = { take: () => new Promise(() => {}) };
-    const { ks } = world({ limiter: undefined, limits: { limiter }, storeTimeoutMs: 200 });
+    const { ks } = world({ limits: { limiter }, storeTimeoutMs: 200 });
     const { key } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'project', projectId: 'proj_a', rateLimit: { limit: 5, windowMs: MINUTE } });
     const answer = await Promise.race([ask(ks, key, 'proj_a').then(codeOf), new Promise<string>((r) => setTimeout(() => r('still waiting after 2 s'), 2_000))]);
     expect(answer).toBe('auth_unavailable');
   });
 
-  it('HOLE: a custom limiter that resolves to nothing makes authenticate reject (a 500), not 503', async () => {
+  it('FIXED: a custom limiter that resolves to nothing makes authenticate reject (a 500), not 503', async () => {
     const limiter = { take: async () => undefined } as unknown as RateLimiter;
     const { ks } = world({ limits: { limiter } });
     const { key } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'project', projectId: 'proj_a', rateLimit: { limit: 5, windowMs: MINUTE } });
@@ -213,7 +213,7 @@ describe('counting that fails', () => {
 });
 
 describe('counting', () => {
-  it('HOLE: a high rate limit is counted with a rounded-down interval: 600,000/s lets 1,000,000/s through', () => {
+  it('FIXED: a high rate limit is counted with a rounded-down interval: 600,000/s lets 1,000,000/s through', () => {
     const limiter = new MemoryRateLimiter();
     const limit = { limit: 600_000, windowMs: 1_000 };
     let now = Date.UTC(2026, 0, 1);

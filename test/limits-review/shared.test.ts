@@ -1,6 +1,6 @@
 /**
  * Outside review of per-key limits on the shared services: PostgreSQL (quotas) and Redis (rate
- * limits). "HOLE: …" fails today; "HELD: …" is an attack that held, kept as a guard.
+ * limits). "FIXED: …" fails today; "HELD: …" is an attack that held, kept as a guard.
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -53,7 +53,7 @@ describe('quotas on PostgreSQL', () => {
     expect(new Set(answers.filter((a) => !a.ok).map(codeOf))).toEqual(new Set(['quota_exhausted']));
   });
 
-  it('HOLE: rotation with a grace period doubles the remaining quota on PostgreSQL too', async () => {
+  it('FIXED: rotation with a grace period doubles the remaining quota on PostgreSQL too', async () => {
     const ks = await instance();
     const { key, record } = await newKey({ quota: { limit: 10 } });
     const next = await admin.ks.keys.forOwner('rev').rotate(record.id, { gracePeriodMs: HOUR });
@@ -131,7 +131,7 @@ describe('rate limits on Redis', () => {
     expect(answers.filter((r) => r.ok).length).toBe(6);
   });
 
-  it('HOLE: on Redis too, rotating the key (no grace) starts a fresh rate-limit allowance', async () => {
+  it('FIXED: on Redis too, rotating the key (no grace) starts a fresh rate-limit allowance', async () => {
     const client = await redis();
     await client.ping();
     const ks = await instance({ limits: { limiter: createRedisRateLimiter({ client, prefix }) } });
