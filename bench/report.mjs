@@ -165,7 +165,10 @@ export function renderMarkdown(result) {
     out.push(`| ${framework}: bad-checksum flood, 0 store calls and ≥ 0.95 of valid-key throughput | ${scenarios.badChecksum.storeCalls} calls, ${measured} | ${scenarios.badChecksum.storeCalls === 0 ? met : verdict(false)} |`);
     if (scenarios.cold) {
       const coldToWarm = cpuMeasured && scenarios.cold.cpuUs != null ? scenarios.valid.cpuUs / scenarios.cold.cpuUs : scenarios.cold.rps / scenarios.valid.rps;
-      out.push(`| ${framework}: cold path (a different key per request) ≥ 0.7 of the warm path | ${fmt(coldToWarm, 2)} by ${cpuMeasured ? 'CPU' : 'req/s'} (${fmt(scenarios.cold.rps / scenarios.valid.rps, 2)} by req/s) | ${verdict(coldToWarm >= 0.7)} |`);
+      // What a miss costing nothing but the store's own read (in-process, micro/cold.mjs) would give:
+      // the most this target can show on this store, whatever keyscope does.
+      const bound = cpuMeasured && cold && scenarios.valid.cpuUs != null ? `; a miss costing only SQLite's own read (${fmt(cold.ns.findKeyByHash / 1000, 1)} µs) would give ${fmt(scenarios.valid.cpuUs / (scenarios.valid.cpuUs + cold.ns.findKeyByHash / 1000), 2)}` : '';
+      out.push(`| ${framework}: cold path (a different key per request) ≥ 0.7 of the warm path | ${fmt(coldToWarm, 2)} by ${cpuMeasured ? 'CPU' : 'req/s'} (${fmt(scenarios.cold.rps / scenarios.valid.rps, 2)} by req/s)${bound} | ${verdict(coldToWarm >= 0.7)} |`);
     }
     out.push(`| ${framework}: 200 concurrent first requests for one key, 1 store call | ${scenarios.concurrentFirst.storeCalls} call(s), ${scenarios.concurrentFirst.ok}/200 ok | ${verdict(scenarios.concurrentFirst.storeCalls === 1 && scenarios.concurrentFirst.ok === 200)} |`);
   }
