@@ -9,7 +9,7 @@ export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
 export { dateFromEpoch, recordFromRow } from './types.js';
 export { wholeNumberOption } from './options.js';
-export { nextQuotaReset, quotaAt } from './limits.js';
+export { finiteLimit, nextQuotaReset, quotaAt, quotaTime } from './limits.js';
 export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
 export { emissionInterval, MemoryRateLimiter, limitHeaders, quotaRetryAfter } from './rate-limit.js';
 export type { RateLimiter, RateVerdict } from './rate-limit.js';

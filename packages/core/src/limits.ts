@@ -1,3 +1,5 @@
+import { KeyscopeError } from './errors.js';
+
 /**
  * Per-key rate limits and quotas: the shapes stores keep and limiters count, and the UTC
  * calendar a quota refills on. Counting lives in `rate-limit.ts` (requests per window) and in
@@ -80,4 +82,27 @@ export function nextQuotaReset(refill: QuotaRefill, at: number): number {
 export function quotaAt(quota: Quota, at: number): Quota {
   if (quota.refill === null || quota.resetAt === null || quota.resetAt.getTime() > at) return quota;
   return { limit: quota.limit, remaining: quota.limit, refill: quota.refill, resetAt: new Date(nextQuotaReset(quota.refill, at)) };
+}
+
+/**
+ * For stores: a limit's number as it may be written, `invalid_argument` unless finite (NaN would
+ * turn every comparison with it into a grant or a refusal). The admin API checks limits fully;
+ * this keeps a direct store caller from writing nonsense.
+ *
+ * @example rate_limit: finiteLimit(rateLimit.limit, 'rateLimit.limit')
+ */
+export function finiteLimit(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * For stores: `consumeQuota`'s `at` as epoch ms, `invalid_argument` unless a valid `Date`.
+ *
+ * @example const now = quotaTime(at)
+ */
+export function quotaTime(at: Date): number {
+  const time = at instanceof Date ? at.getTime() : NaN;
+  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
+  return time;
 }

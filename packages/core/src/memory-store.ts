@@ -1,5 +1,5 @@
 import { KeyscopeError } from './errors.js';
-import { quotaAt, type KeyLimitsUpdate, type Quota, type QuotaTake, type RateLimit } from './limits.js';
+import { finiteLimit, quotaAt, quotaTime, type KeyLimitsUpdate, type Quota, type QuotaTake, type RateLimit } from './limits.js';
 import type { KeyAdminStore, KeyDenial, KeyRecord, KeyUsage, Project, StoreChange, UsageEntry } from './types.js';
 
 /**
@@ -106,7 +106,7 @@ export class MemoryStore implements KeyAdminStore {
    * as a process goes: nothing is awaited between the check and the write. Not a change to report.
    */
   async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
-    const now = checkedTime(at);
+    const now = quotaTime(at);
     const record = this.keys.get(keyId);
     if (!record?.quota) return null;
     const quota = quotaAt(record.quota, now);
@@ -210,16 +210,8 @@ function copyQuota(quota: Quota | null): Quota | null {
  * comparison with them would quietly grant or refuse every request.
  */
 function checkLimits({ rateLimit, quota }: KeyLimitsUpdate): void {
-  const fields: [string, unknown][] = [];
+  const fields: [string, number][] = [];
   if (rateLimit) fields.push(['rateLimit.limit', rateLimit.limit], ['rateLimit.windowMs', rateLimit.windowMs]);
   if (quota) fields.push(['quota.limit', quota.limit], ['quota.remaining', quota.remaining], ['quota.resetAt', quota.resetAt?.getTime() ?? 0]);
-  for (const [name, value] of fields) {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
-  }
-}
-
-function checkedTime(at: Date): number {
-  const time = at instanceof Date ? at.getTime() : NaN;
-  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
-  return time;
+  for (const [name, value] of fields) finiteLimit(value, name);
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { dateFromEpoch, KeyscopeError, nextQuotaReset, quotaAt, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import { dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
@@ -335,7 +335,7 @@ export class PostgresStore implements KeyAdminStore {
    * one read tells an exhausted quota from no quota. NOTIFYs nobody: it is per request.
    */
   async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
-    const now = checkedTime(at);
+    const now = quotaTime(at);
     const { rows } = await this.query<{ quota_limit: number; quota_remaining: number; quota_refill: 'day' | 'month' | null; quota_reset_at: number | null }>(
       `UPDATE ${this.s}.keys SET
          quota_remaining = CASE WHEN ${REFILL_DUE} THEN quota_limit - 1 ELSE quota_remaining - 1 END,
@@ -581,22 +581,12 @@ function timestamp(value: Date | null): string | null {
  */
 function limitValues(rateLimit: RateLimit | null, quota: Quota | null): [number | null, number | null, number | null, number | null, string | null, string | null] {
   return [
-    rateLimit && finite(rateLimit.limit, 'rateLimit.limit'),
-    rateLimit && finite(rateLimit.windowMs, 'rateLimit.windowMs'),
-    quota && finite(quota.limit, 'quota.limit'),
-    quota && finite(quota.remaining, 'quota.remaining'),
+    rateLimit && finiteLimit(rateLimit.limit, 'rateLimit.limit'),
+    rateLimit && finiteLimit(rateLimit.windowMs, 'rateLimit.windowMs'),
+    quota && finiteLimit(quota.limit, 'quota.limit'),
+    quota && finiteLimit(quota.remaining, 'quota.remaining'),
     quota?.refill ?? null,
-    quota?.resetAt ? timestamp(new Date(finite(quota.resetAt.getTime(), 'quota.resetAt'))) : null,
+    quota?.resetAt ? timestamp(new Date(finiteLimit(quota.resetAt.getTime(), 'quota.resetAt'))) : null,
   ];
 }
 
-function finite(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
-  return value;
-}
-
-function checkedTime(at: Date): number {
-  const time = at instanceof Date ? at.getTime() : NaN;
-  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
-  return time;
-}

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { dateFromEpoch, KeyscopeError, nextQuotaReset, quotaAt, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import { dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
@@ -247,7 +247,7 @@ export class SqliteStore implements KeyAdminStore {
    * taken, not a revocation. The next FULL commit makes them durable too.
    */
   async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
-    const now = checkedTime(at);
+    const now = quotaTime(at);
     const values = { id: keyId, at: now, next_day: nextQuotaReset('day', now), next_month: nextQuotaReset('month', now) };
     this.sql.syncNormal.run();
     let taken: QuotaRow | undefined;
@@ -522,22 +522,12 @@ interface LimitColumns {
  */
 function limitColumns(rateLimit: RateLimit | null, quota: Quota | null): LimitColumns {
   return {
-    rate_limit: rateLimit && finite(rateLimit.limit, 'rateLimit.limit'),
-    rate_window_ms: rateLimit && finite(rateLimit.windowMs, 'rateLimit.windowMs'),
-    quota_limit: quota && finite(quota.limit, 'quota.limit'),
-    quota_remaining: quota && finite(quota.remaining, 'quota.remaining'),
+    rate_limit: rateLimit && finiteLimit(rateLimit.limit, 'rateLimit.limit'),
+    rate_window_ms: rateLimit && finiteLimit(rateLimit.windowMs, 'rateLimit.windowMs'),
+    quota_limit: quota && finiteLimit(quota.limit, 'quota.limit'),
+    quota_remaining: quota && finiteLimit(quota.remaining, 'quota.remaining'),
     quota_refill: quota?.refill ?? null,
-    quota_reset_at: quota?.resetAt ? finite(quota.resetAt.getTime(), 'quota.resetAt') : null,
+    quota_reset_at: quota?.resetAt ? finiteLimit(quota.resetAt.getTime(), 'quota.resetAt') : null,
   };
 }
 
-function finite(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new KeyscopeError('invalid_argument', `${name} must be a finite number, got ${String(value)}`);
-  return value;
-}
-
-function checkedTime(at: Date): number {
-  const time = at instanceof Date ? at.getTime() : NaN;
-  if (Number.isNaN(time)) throw new KeyscopeError('invalid_argument', `consumeQuota(keyId, at): at must be a valid Date, got ${String(at)}`);
-  return time;
-}
