@@ -345,7 +345,10 @@ export function createKeyAdmin(deps: {
       // shares the same rate-limit count as the old one (its line's first key keeps them), so
       // neither a rotation nor its grace period ever starts a fresh allowance.
       const line = old.limitsFrom ?? old.id;
-      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId, rateLimit: old.rateLimit ?? null, quota: old.quota ?? null, limitsFrom: line };
+      // The new key's copy of the quota is its definition; the count is the line's (shown as it stands).
+      const counted = old.quota && old.limitsFrom ? ((await store().getKey(line))?.quota ?? old.quota) : old.quota;
+      const quota = counted ? quotaAt(counted, at) : null;
+      const fields = { name: old.name, ownerId: old.ownerId, level: old.level, projectId: old.projectId, rateLimit: old.rateLimit ?? null, quota, limitsFrom: line };
       if (old.kind === 'signed' && typeof (store() as Partial<KeyAdminStore>).denyKey !== 'function') {
         throw new TypeError('options.store does not implement denyKey: rotating a signed key needs the deny-list');
       }

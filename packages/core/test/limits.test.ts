@@ -246,6 +246,8 @@ describe('keys.setLimits and the limits of keys.create', () => {
     // Rotating again keeps the same line.
     const again = await ks.keys.rotate(rotated.id, { gracePeriodMs: 3_600_000 });
     expect(again.record.limitsFrom).toBe(record.id);
+    // What it returns is the line's count as it stands, not the rotated key's stale copy.
+    expect(again.record.quota).toMatchObject({ limit: 3, remaining: 0 });
     expect(codeOf(await ask(ks, again.key, 'proj_a'))).toBe('quota_exhausted');
   });
 
