@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKey } from '@keyscope/core';
+import { createKeyscope, generateKey, type AuthResult } from '@keyscope/core';
+import { SqliteStore } from '@keyscope/sqlite';
 import { assertBuilt, cliSession } from './helpers.js';
 
 let dir: string;
@@ -168,6 +169,58 @@ describe('keys limits', () => {
     expect((await listed('admin-both'))[0]).toMatchObject({ rateLimit: { limit: 10, windowMs: 1_000 }, quota: { limit: 5, remaining: 5, refill: 'month' } });
     await json(['keys', 'limits', id, '--no-rate-limit', '--no-quota']);
     expect((await listed('admin-both'))[0]).toMatchObject({ rateLimit: null, quota: null });
+  });
+});
+
+describe('a running server on the same file', () => {
+  it('applies limits set by the CLI process from the next requests on, to a key it has cached', async () => {
+    const store = new SqliteStore({ filename: db, watchIntervalMs: 20 });
+    const server = createKeyscope({ store, usage: false });
+    try {
+      const { key, record } = await server.keys.create({ ownerId: 'live', name: 'live', level: 'user' });
+      keys.push(key);
+      const request = { headers: { 'x-api-key': key }, path: '/validate' };
+      const code = (r: AuthResult) => (r.ok ? 'ok' : r.error.code);
+      // Cached without limits: only the store's change report can give it some.
+      expect(code(await server.authenticate(request))).toBe('ok');
+      expect((await cli(['keys', 'limits', record.id, '--quota', '2'])).code).toBe(0);
+      const deadline = Date.now() + 5_000;
+      let first = await server.authenticate(request);
+      while (first.ok && first.headers === undefined && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        first = await server.authenticate(request);
+      }
+      expect(first.ok && first.headers).toEqual({ 'RateLimit-Policy': '"quota";q=2', RateLimit: '"quota";r=1' });
+      expect(code(await server.authenticate(request))).toBe('ok');
+      expect(code(await server.authenticate(request))).toBe('quota_exhausted');
+      // And removed the same way.
+      expect((await cli(['keys', 'limits', record.id, '--no-quota'])).code).toBe(0);
+      const until = Date.now() + 5_000;
+      while (code(await server.authenticate(request)) !== 'ok' && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await server.authenticate(request)).toEqual({ ok: true, auth: expect.objectContaining({ keyId: record.id }) });
+    } finally {
+      await server.close();
+      store.close();
+    }
+  });
+});
+
+describe('a rotated key', () => {
+  it('lists show the count of the quota it shares with the key it replaced, with --owner and with --all', async () => {
+    const old = await create('line', 'line', '--quota', '5');
+    const rotated = await json(['keys', 'rotate', old.id, '--grace', '1h']);
+    keys.push(rotated.key);
+    const store = new SqliteStore({ filename: db });
+    const server = createKeyscope({ store, usage: false });
+    try {
+      for (let i = 0; i < 2; i++) expect((await server.authenticate({ headers: { 'x-api-key': rotated.key }, path: '/validate' })).ok).toBe(true);
+    } finally {
+      await server.close();
+      store.close();
+    }
+    const remaining = (records: any[]) => records.filter((k) => k.ownerId === 'line').map((k) => k.quota.remaining);
+    expect(remaining(await listed('line'))).toEqual([3, 3]);
+    expect(remaining(await json(['keys', 'list', '--all']))).toEqual([3, 3]);
   });
 });
 

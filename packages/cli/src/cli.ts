@@ -9,6 +9,7 @@ import {
   ID_PATTERN,
   isWellFormedKey,
   keyStart,
+  withLineQuotas,
   type KeyLimitsInput,
   type KeyRecord,
   type Keyscope,
@@ -298,13 +299,8 @@ const COMMANDS: Record<string, Command> = {
         if (typeof listAllKeys !== 'function') {
           throw new UsageError(`keys list --all needs a store with listAllKeys() (every owner's keys), and ${from} has none: list one owner with --owner`);
         }
-        const all = await listAllKeys.call(store);
         // A rotated key draws on its line's first key's quota: show that one's count, as keys.list does.
-        const byId = new Map(all.map((r) => [r.id, r]));
-        records = all.map((r) => {
-          const first = r.limitsFrom ? byId.get(r.limitsFrom) : undefined;
-          return r.quota && first?.quota ? { ...r, quota: first.quota } : r;
-        });
+        records = withLineQuotas(await listAllKeys.call(store));
       } else {
         records = await ks.keys.list(owner as string);
       }

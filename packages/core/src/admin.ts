@@ -284,10 +284,9 @@ export function createKeyAdmin(deps: {
       return { record };
     },
     async list(ownerId) {
-      const records = await store().listKeys(identifier(ownerId, 'ownerId'));
+      const records = withLineQuotas(await store().listKeys(identifier(ownerId, 'ownerId')));
       const at = deps.now();
-      const byId = new Map(records.map((record) => [record.id, record]));
-      return records.map((record) => listed(withLineQuota(record, record.limitsFrom ? byId.get(record.limitsFrom) : undefined), at));
+      return records.map((record) => listed(record, at));
     },
     forOwner(ownerId) {
       identifier(ownerId, 'ownerId');
@@ -418,6 +417,17 @@ function listed(record: KeyRecord, now: number): ListedKey {
 function withLineQuota(record: KeyRecord, first: KeyRecord | undefined): KeyRecord {
   if (!record.quota || !first?.quota || first.id === record.id) return record;
   return { ...record, quota: first.quota };
+}
+
+/**
+ * Records as lists show them: each rotated key with its line's quota count, found among the
+ * same records (a line never leaves its owner). For lists read straight from a store.
+ *
+ * @example const shown = withLineQuotas(await store.listAllKeys())
+ */
+export function withLineQuotas<R extends KeyRecord>(records: R[]): R[] {
+  const byId = new Map(records.map((record) => [record.id, record]));
+  return records.map((record) => (record.limitsFrom ? (withLineQuota(record, byId.get(record.limitsFrom)) as R) : record));
 }
 
 /** A quota starting now: `remaining` of `limit`, refilled at the next UTC day or month when `refill` says so. */

@@ -1,7 +1,7 @@
 export { createKeyscope } from './keyscope.js';
 export type { AuthInput, AuthResult, Keyscope, KeyscopeEvent, KeyscopeOptions, ProjectRequirement } from './keyscope.js';
 export type { CreateKeyInput, CreateSignedKeyInput, ImportKeyInput, KeyAdmin, KeyInfo, KeyStatus, LevelQuotaDefaults, ListedKey, OwnerKeyAdmin } from './admin.js';
-export { ID_PATTERN, keyStatus } from './admin.js';
+export { ID_PATTERN, keyStatus, withLineQuotas } from './admin.js';
 export { openApiComponents } from './openapi.js';
 export { SIGNED_KEY_TYPE } from './signed.js';
 export type { SignedKeyAlgorithm, SignedKeyOptions } from './signed.js';

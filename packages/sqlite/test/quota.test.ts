@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateKey, generateKeyId, hashKey, keyStart } from '@keyscope/core';
 import type { KeyRecord, Quota } from '@keyscope/core';
 import type Database from 'better-sqlite3';
 import { SqliteStore } from '@keyscope/sqlite';
+import { keyRecord } from '../../../test/stores/store-conformance.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CONSUMER = fileURLToPath(new URL('./fixtures/consume-quota.mts', import.meta.url));
@@ -33,23 +33,7 @@ afterEach(() => {
 
 /** A key with `quota` (default: `limit` units that never refill), created through `s`. */
 async function keyWithQuota(s: SqliteStore, limit: number, quota: Partial<Quota> = {}): Promise<KeyRecord> {
-  const key = generateKey();
-  const record: KeyRecord = {
-    id: generateKeyId(),
-    name: 'metered',
-    ownerId: 'u1',
-    level: 'user',
-    projectId: null,
-    hash: hashKey(key),
-    start: keyStart(key),
-    kind: 'opaque',
-    rateLimit: null,
-    quota: { limit, remaining: limit, refill: null, resetAt: null, ...quota },
-    createdAt: new Date(),
-    expiresAt: null,
-    revokedAt: null,
-    lastUsedAt: null,
-  };
+  const { key: _key, ...record } = keyRecord({ name: 'metered', ownerId: 'u1', quota: { limit, remaining: limit, refill: null, resetAt: null, ...quota } });
   await s.createKey(record);
   return record;
 }
