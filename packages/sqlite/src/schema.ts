@@ -100,6 +100,12 @@ const MIGRATIONS: readonly string[] = [
     AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON keys
     BEGIN UPDATE changes SET generation = generation + 1; END;
   `,
+  // v5: a key's last use is kept on its usage row of the day, so a usage flush writes one narrow
+  // row per key and day and never the wide keys row (on a busy server with many keys, rewriting
+  // keys rows cost most of a flush). keys.last_used_at keeps what was recorded before.
+  `
+  ALTER TABLE usage_days ADD COLUMN last_used_at INTEGER;
+  `,
 ];
 
 /** The schema version this release writes and reads. */

@@ -33,6 +33,16 @@ const KEY_COLUMNS =
   'id, name, owner_id, level, project_id, hash, start, created_at, expires_at, revoked_at, last_used_at, kind, ' +
   'rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
 
+/**
+ * What reads select: the stored columns, with `last_used_at` as the later of the key's own (kept
+ * from before schema 5) and its latest usage day's (one seek in that table's primary key). A
+ * usage entry's last use falls on its day, so the latest day holds the latest use.
+ */
+const KEY_SELECT = KEY_COLUMNS.replace(
+  'last_used_at',
+  'nullif(max(coalesce(keys.last_used_at, 0), coalesce((SELECT u.last_used_at FROM usage_days u WHERE u.key_id = keys.id ORDER BY u.day DESC LIMIT 1), 0)), 0) AS last_used_at',
+);
+
 /** A refill is due: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= @at';
 
@@ -110,11 +120,7 @@ export class SqliteStore implements KeyAdminStore {
 
     this.sql = statements(this.db);
     const batch = this.db.transaction((entries: UsageEntry[]) => {
-      for (const entry of entries) {
-        // Usage of a key that does not exist (any more) is dropped, as MemoryStore does.
-        if (this.sql.touch.run(entry.lastUsedAt.getTime(), entry.keyId).changes === 0) continue;
-        this.sql.addUsage.run(entry.keyId, entry.day, entry.count);
-      }
+      for (const { keyId, day, count, lastUsedAt } of entries) this.sql.addUsage.run(keyId, day, count, lastUsedAt.getTime(), keyId);
     });
     // Immediate: take the write lock up front, so the busy timeout (not a failed upgrade from a
     // read snapshot) decides when another process's lock makes the batch wait for the next flush.
@@ -409,10 +415,10 @@ export class SqliteStore implements KeyAdminStore {
 /** Every statement the store runs, prepared once. */
 function statements(db: Database.Database) {
   return {
-    byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE hash = ?`),
-    byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`),
-    byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
-    all: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY created_at, rowid`),
+    byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE hash = ?`),
+    byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE id = ?`),
+    byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
+    all: db.prepare<[], KeyRow>(`SELECT ${KEY_SELECT} FROM keys ORDER BY created_at, rowid`),
     insertKey: db.prepare(
       `INSERT INTO keys (${KEY_COLUMNS}) VALUES (@id, @name, @owner_id, @level, @project_id, @hash, @start, @created_at, @expires_at, @revoked_at, @last_used_at, @kind,
        @rate_limit, @rate_window_ms, @quota_limit, @quota_remaining, @quota_refill, @quota_reset_at, @limits_from)`,
@@ -445,11 +451,10 @@ function statements(db: Database.Database) {
     denials: db.prepare<[number], { key_id: string; from_at: number; until_at: number }>(
       'SELECT key_id, from_at, until_at FROM key_denials WHERE until_at > ? ORDER BY key_id',
     ),
-    touch: db.prepare<[number, string]>(
-      'UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?',
-    ),
-    addUsage: db.prepare<[string, string, number]>(
-      'INSERT INTO usage_days (key_id, day, count) VALUES (?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count',
+    // Usage of a key that does not exist (any more) is dropped, as MemoryStore does.
+    addUsage: db.prepare<[string, string, number, number, string]>(
+      `INSERT INTO usage_days (key_id, day, count, last_used_at) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?)
+       ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count, last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)`,
     ),
     usageDays: db.prepare<[string], { day: string; count: number }>('SELECT day, count FROM usage_days WHERE key_id = ? ORDER BY day'),
     owns: db.prepare<[string, string], number>('SELECT 1 FROM projects WHERE id = ? AND owner_id = ?').pluck(),

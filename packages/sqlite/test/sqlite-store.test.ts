@@ -85,6 +85,34 @@ function versionThreeFile(filename: string): void {
   db.close();
 }
 
+/**
+ * A file as schema version 4 wrote it: version 3's file plus version 4's SQL, copied here on
+ * purpose as above, with usage as version 4 kept it (the last use on the keys row, none on the
+ * usage rows).
+ */
+function versionFourFile(filename: string): void {
+  versionThreeFile(filename);
+  const db = new Database(filename);
+  db.exec(`
+    ALTER TABLE keys ADD COLUMN rate_limit INTEGER;
+    ALTER TABLE keys ADD COLUMN rate_window_ms INTEGER;
+    ALTER TABLE keys ADD COLUMN quota_limit INTEGER;
+    ALTER TABLE keys ADD COLUMN quota_remaining INTEGER;
+    ALTER TABLE keys ADD COLUMN quota_refill TEXT CHECK (quota_refill IN ('day', 'month'));
+    ALTER TABLE keys ADD COLUMN quota_reset_at INTEGER;
+    ALTER TABLE keys ADD COLUMN limits_from TEXT;
+
+    CREATE TRIGGER keys_limits_updated
+      AFTER UPDATE OF rate_limit, rate_window_ms, quota_limit, quota_refill ON keys
+      BEGIN UPDATE changes SET generation = generation + 1; END;
+
+    INSERT INTO usage_days (key_id, day, count) VALUES ('key_v1fixture', '2025-06-01', 7) ON CONFLICT (key_id, day) DO UPDATE SET count = count + 7;
+    UPDATE keys SET last_used_at = 1748779200000 WHERE id = 'key_v1fixture';
+    UPDATE keyscope_schema SET version = 4;
+  `);
+  db.close();
+}
+
 let dir: string;
 const open: SqliteStore[] = [];
 function store(filename = join(dir, 'keys.db'), options: { watchIntervalMs?: number; readonly?: boolean } = {}): SqliteStore {
@@ -288,6 +316,52 @@ describe('schema migration', () => {
     } finally {
       after.close();
     }
+  });
+
+  it('upgrades a file written by schema version 4: a last use recorded then is kept, and later usage moves it forward', async () => {
+    const filename = join(dir, 'v4.db');
+    versionFourFile(filename);
+    const s = store(filename);
+    const before = new Date(1748779200000); // 2025-06-01T12:00Z, on the keys row
+    expect(await s.getKey('key_v1fixture')).toMatchObject({ lastUsedAt: before });
+    expect(await s.findKeyByHash(hashKey(fixtureKey()))).toMatchObject({ lastUsedAt: before });
+    const days = (await s.getUsage('key_v1fixture'))!.days;
+    expect(days).toContainEqual({ day: '2025-06-01', count: expect.any(Number) });
+
+    // Usage on a later day (and an earlier use on the same day as before, which moves nothing).
+    await s.recordUsage([{ keyId: 'key_v1fixture', day: '2025-06-01', count: 1, lastUsedAt: new Date(1748779200000 - 3_600_000) }]);
+    expect((await s.getUsage('key_v1fixture'))!.lastUsedAt).toEqual(before);
+    const later = new Date(Date.UTC(2025, 5, 3, 8));
+    await s.recordUsage([{ keyId: 'key_v1fixture', day: '2025-06-03', count: 2, lastUsedAt: later }]);
+    expect(await s.getUsage('key_v1fixture')).toMatchObject({ lastUsedAt: later, days: expect.arrayContaining([{ day: '2025-06-03', count: 2 }]) });
+    expect((await s.listKeys('user_v1')).find((k) => k.id === 'key_v1fixture')).toMatchObject({ lastUsedAt: later });
+    s.close();
+
+    const after = raw(filename);
+    try {
+      expect(after.prepare('SELECT version FROM keyscope_schema').pluck().get()).toBe(SCHEMA_VERSION);
+    } finally {
+      after.close();
+    }
+  });
+
+  it('writes usage to the usage rows only: a flush never rewrites a key\'s row', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    const ks = createKeyscope({ store: s, usage: false });
+    const { record } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user' });
+    const at = new Date(Date.UTC(2026, 10, 30, 9));
+    await s.recordUsage([{ keyId: record.id, day: '2026-11-30', count: 3, lastUsedAt: at }]);
+    expect(await s.getKey(record.id)).toMatchObject({ lastUsedAt: at });
+    const check = raw(filename);
+    try {
+      // The wide keys row is read on every cache miss: usage leaves it as it was.
+      expect(check.prepare('SELECT last_used_at FROM keys WHERE id = ?').pluck().get(record.id)).toBeNull();
+      expect(check.prepare('SELECT count, last_used_at FROM usage_days WHERE key_id = ?').get(record.id)).toEqual({ count: 3, last_used_at: at.getTime() });
+    } finally {
+      check.close();
+    }
+    await ks.close();
   });
 
   it('refuses a file from a newer schema, naming both versions, and leaves it untouched', () => {
