@@ -202,6 +202,53 @@ describe('the file', () => {
   });
 });
 
+describe('findKeyByHash: lookups of one turn answered together', () => {
+  it('answers every lookup of a turn with its own record: known, unknown, the same hash twice, and a key written in that turn', async () => {
+    const s = store();
+    const ks = createKeyscope({ store: s, usage: false });
+    const made = [];
+    for (let i = 0; i < 3; i++) made.push(await ks.keys.create({ ownerId: 'u1', name: `k${i}`, level: 'user' }));
+    const [a, b, c] = made.map(({ key }) => hashKey(key));
+    const ids = made.map(({ record }) => record.id);
+    const unknown = hashKey('ks_not_a_key_anyone_has');
+    // One turn: all of these are asked for before any is answered.
+    const asked = [s.findKeyByHash(a!), s.findKeyByHash(unknown), s.findKeyByHash(b!), s.findKeyByHash(a!), s.findKeyByHash(c!)];
+    const late = ks.keys.create({ ownerId: 'u1', name: 'late', level: 'user' });
+    const answers = await Promise.all(asked);
+    expect(answers.map((record) => record?.id ?? null)).toEqual([ids[0], null, ids[1], ids[0], ids[2]]);
+    expect(answers[0]).toEqual(await s.getKey(ids[0]!));
+    expect(answers[0]!.hash).toBe(a);
+    const { key: lateKey } = await late;
+    expect((await Promise.all([s.findKeyByHash(hashKey(lateKey)), s.findKeyByHash(c!)])).map((record) => record?.name)).toEqual(['late', 'k2']);
+    await ks.close();
+  });
+
+  it('answers lookups asked for just before close from the file, and rejects those asked after it', async () => {
+    const s = store();
+    const ks = createKeyscope({ store: s, usage: false });
+    const { key, record } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user' });
+    await ks.close();
+    const pending = [s.findKeyByHash(hashKey(key)), s.findKeyByHash(hashKey('ks_unknown'))];
+    s.close();
+    expect((await Promise.all(pending)).map((found) => found?.id ?? null)).toEqual([record.id, null]);
+    await expect(s.findKeyByHash(hashKey(key))).rejects.toThrow(/not open/);
+  });
+
+  it('rejects every lookup of a turn when the read fails', async () => {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    const ks = createKeyscope({ store: s, usage: false });
+    const { key } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user' });
+    await ks.close();
+    // Another connection renames the table away: the next read fails, for every lookup of the turn.
+    const other = new Database(filename);
+    other.exec('ALTER TABLE keys RENAME TO keys_gone');
+    other.close();
+    const results = await Promise.allSettled([s.findKeyByHash(hashKey(key)), s.findKeyByHash(hashKey('ks_unknown'))]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+});
+
 describe('schema migration', () => {
   it('upgrades a file written by schema version 1 and keeps its keys and projects', async () => {
     const filename = join(dir, 'old.db');
