@@ -20,9 +20,14 @@ const quick = process.argv.includes('--quick');
 // hot paths over its first ~10,000 requests, on threads of the same process, so until then the
 // CPU per request is up to several times the settled cost; a warm-up counted in seconds gives a
 // slow server too few requests, the quick run's especially.
+// scenarioRounds: the scenarios (see scenarios()) run in interleaved rounds of shorter windows
+// rather than one long window each, so a target is the median of same-round ratios and one
+// window caught by the machine's noise cannot decide it. Their warm-up can be short: the server
+// has been through its prewarm and the rounds by then, and a scenario's own path is compiled
+// within the first round's warm-up.
 const plan = quick
-  ? { rounds: 1, prewarm: 10_000, warmup: 1, duration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
-  : { rounds: 5, prewarm: 30_000, warmup: 3, duration: 10, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
+  ? { rounds: 1, prewarm: 10_000, warmup: 1, duration: 1, scenarioRounds: 1, scenarioWarmup: 1, scenarioDuration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
+  : { rounds: 5, prewarm: 30_000, warmup: 3, duration: 10, scenarioRounds: 3, scenarioWarmup: 1, scenarioDuration: 6, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
 // noop (a middleware that only calls next) is the control: what one layer costs, and how far
 // two servers doing the same work differ in a round. On Fastify `hand` is a synchronous hook
 // that calls done(), and `hand-async` the same check in an async hook (keyscope's shape).
@@ -191,10 +196,10 @@ function load(port, { duration, headers, requests, connections = plan.connection
  * One measured window: autocannon's numbers, the server's CPU time per answered request, and
  * the cores that other processes kept busy meanwhile (otherCores).
  */
-async function measured(server, options) {
+async function measured(server, options, duration = plan.duration) {
   const started = performance.now();
   const before = [cpuTicks(server.child.pid), cpuTicks(process.pid), machineBusyTicks()];
-  const r = await load(server.port, { ...options, duration: plan.duration });
+  const r = await load(server.port, { ...options, duration });
   const [ticks, own, machine] = [cpuTicks(server.child.pid), cpuTicks(process.pid), machineBusyTicks()].map((t, i) => t - before[i]);
   const seconds = (performance.now() - started) / 1000;
   const total = r.requests.total;
@@ -250,27 +255,37 @@ for (const [framework, variants] of Object.entries(VARIANTS)) {
 }
 
 async function scenarios(server) {
-  const out = {};
   const badChecksum = validKey.slice(0, -1) + (validKey.endsWith('A') ? 'B' : 'A');
   const unknown = Array.from({ length: 1000 }, () => generateKey());
   const unknownForWarmup = Array.from({ length: 1000 }, () => generateKey());
+  // One unbroken cycle through all warm-ups and windows of all rounds: a key comes back only
+  // after all the others.
   const cold = { requests: cycling(coldSet) };
-  // Each scenario is warmed up like the rounds, so its window does not pay for compiling its path.
+  // Each window is warmed up like the rounds, so it does not pay for compiling its path.
   const sequence = [
     ['valid', { headers: headersFor(validKey) }],
     ['badChecksum', { headers: headersFor(badChecksum) }],
-    // Warmed on other unknown keys: each measured one still costs its one store call.
+    // Warmed on other unknown keys, which push the measured ones out of the negative cache (as
+    // large as either set): each measured one still costs its store call, in every round.
     ['unknown', { requests: cycling(unknown) }, { requests: cycling(unknownForWarmup) }],
-    // One unbroken cycle through warm-up and window: a key comes back only after all the others.
     ['cold', cold],
   ];
-  for (const [name, options, warmup = options] of sequence) {
-    await load(server.port, { ...warmup, duration: plan.warmup });
-    server.reset();
-    const m = await measured(server, options);
-    const { storeCalls } = await server.stats();
-    out[name] = { ...m, storeCalls };
-    log(`${server.framework.padEnd(8)} scenario ${name.padEnd(12)} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${storeCalls} store calls`);
+  const rounds = [];
+  for (let round = 0; round < plan.scenarioRounds; round++) {
+    // Each round starts one scenario later, so none always runs right after the same other:
+    // what a window leaves behind (garbage to collect, a cache the cold path has churned) lands
+    // on a different scenario each round.
+    const order = sequence.map((_, i) => sequence[(i + round) % sequence.length]);
+    const results = {};
+    for (const [name, options, warmup = options] of order) {
+      await load(server.port, { ...warmup, duration: plan.scenarioWarmup });
+      server.reset();
+      const m = await measured(server, options, plan.scenarioDuration);
+      const { storeCalls } = await server.stats();
+      results[name] = { ...m, storeCalls };
+      log(`${server.framework.padEnd(8)} scenario round ${round + 1}/${plan.scenarioRounds} ${name.padEnd(12)} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${storeCalls} store calls`);
+    }
+    rounds.push(results);
   }
   // 200 concurrent first requests for one key the server has never seen (kept out of the cold set).
   server.reset();
@@ -287,9 +302,9 @@ async function scenarios(server) {
     })),
   );
   agent.destroy();
-  out.concurrentFirst = { requests: 200, ok: statuses.filter((s) => s === 200).length, storeCalls: (await server.stats()).storeCalls };
-  log(`${server.framework.padEnd(8)} scenario 200 concurrent first requests: ${out.concurrentFirst.ok} ok, ${out.concurrentFirst.storeCalls} store call(s)`);
-  return out;
+  const concurrentFirst = { requests: 200, ok: statuses.filter((s) => s === 200).length, storeCalls: (await server.stats()).storeCalls };
+  log(`${server.framework.padEnd(8)} scenario 200 concurrent first requests: ${concurrentFirst.ok} ok, ${concurrentFirst.storeCalls} store call(s)`);
+  return { rounds, concurrentFirst };
 }
 
 // --- store: the same keyscope server on SQLite and on PostgreSQL, side by side --------------
