@@ -115,7 +115,7 @@ function versionFourFile(filename: string): void {
 
 let dir: string;
 const open: SqliteStore[] = [];
-function store(filename = join(dir, 'keys.db'), options: { watchIntervalMs?: number; readonly?: boolean } = {}): SqliteStore {
+function store(filename = join(dir, 'keys.db'), options: { watchIntervalMs?: number; readonly?: boolean; pageCacheMiB?: number } = {}): SqliteStore {
   const s = new SqliteStore({ filename, ...options });
   open.push(s);
   return s;
@@ -140,9 +140,20 @@ describe('options', () => {
     expect(() => new SqliteStore({ filename: 1 as never })).toThrow(TypeError);
     expect(() => new SqliteStore({ filename: ':memory:', watchIntervalMs: 0 })).toThrow(RangeError);
     expect(() => new SqliteStore({ filename: ':memory:', watchIntervalMs: 1.5 })).toThrow(/options\.watchIntervalMs/);
+    expect(() => new SqliteStore({ filename: ':memory:', pageCacheMiB: 0 })).toThrow(/options\.pageCacheMiB must be ≥ 1/);
+    expect(() => new SqliteStore({ filename: ':memory:', pageCacheMiB: 2 ** 21 })).toThrow(/options\.pageCacheMiB must be ≤/);
+    expect(() => new SqliteStore({ filename: ':memory:', pageCacheMiB: '64' as never })).toThrow(TypeError);
     const options = Object.freeze({ filename: ':memory:', watchIntervalMs: 100 });
     expect(() => open.push(new SqliteStore(options))).not.toThrow();
     expect(options).toEqual({ filename: ':memory:', watchIntervalMs: 100 });
+  });
+
+  it('gives SQLite a page cache of pageCacheMiB (64 MiB unless told), on read-write and read-only files alike', () => {
+    const filename = join(dir, 'keys.db');
+    const cacheOf = (s: SqliteStore) => (s as unknown as { db: Database.Database }).db.pragma('cache_size', { simple: true });
+    expect(cacheOf(store(filename))).toBe(-64 * 1024);
+    expect(cacheOf(store(filename, { pageCacheMiB: 8 }))).toBe(-8 * 1024);
+    expect(cacheOf(store(filename, { readonly: true, pageCacheMiB: 3 }))).toBe(-3 * 1024);
   });
 
   it('rejects a project without id, owner or name with invalid_argument', async () => {
