@@ -222,10 +222,17 @@ describe('findKeyByHash: lookups of one turn answered together', () => {
     const [a, b, c] = made.map(({ key }) => hashKey(key));
     const ids = made.map(({ record }) => record.id);
     const unknown = hashKey('ks_not_a_key_anyone_has');
+    // The store's two lookup statements, watched: the turn must be one statement, not five.
+    const sql = (s as unknown as { sql: Record<'byHash' | 'byHashes', { get: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown }> }).sql;
+    const one = vi.spyOn(sql.byHash, 'get');
+    const several = vi.spyOn(sql.byHashes, 'all');
     // One turn: all of these are asked for before any is answered.
     const asked = [s.findKeyByHash(a!), s.findKeyByHash(unknown), s.findKeyByHash(b!), s.findKeyByHash(a!), s.findKeyByHash(c!)];
     const late = ks.keys.create({ ownerId: 'u1', name: 'late', level: 'user' });
     const answers = await Promise.all(asked);
+    expect([one.mock.calls.length, several.mock.calls.length]).toEqual([0, 1]);
+    one.mockRestore();
+    several.mockRestore();
     expect(answers.map((record) => record?.id ?? null)).toEqual([ids[0], null, ids[1], ids[0], ids[2]]);
     expect(answers[0]).toEqual(await s.getKey(ids[0]!));
     expect(answers[0]!.hash).toBe(a);
