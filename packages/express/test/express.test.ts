@@ -78,6 +78,33 @@ describe('@keyscope/express', () => {
     expect(() => keyscope(ks, { property: 42 } as unknown as KeyscopeExpressOptions)).toThrow(/options\.property/);
   });
 
+  it('adds nothing to req but its property (each property added to an Express req costs V8 a copy of its hidden class): the decision is kept in res.locals, also across a mounted sub-app', async () => {
+    const app = express();
+    const sub = express();
+    let before: (string | symbol)[] = [];
+    const ownKeys = (req: express.Request) => Reflect.ownKeys(req);
+    app.use((req, _res, next) => ((before = ownKeys(req)), next()));
+    app.use(keyscope(ks, { project: 'optional' }));
+    const added = (req: express.Request) => ownKeys(req).filter((key) => !before.includes(key)).map(String);
+    sub.get('/validate', keyscope(ks, { project: 'optional' }), (req, res) => {
+      res.json({ added: added(req), authOf: authOf(req).keyId, locals: Object.getOwnPropertySymbols(res.locals).length });
+    });
+    // What Express itself adds on the way to a route (req.route), measured beside it.
+    const control = express();
+    control.get('/validate', (req, res) => void res.json({ added: added(req) }));
+    const open = express();
+    open.use((req, _res, next) => ((before = ownKeys(req)), next()));
+    open.use('/sub', control);
+    app.use('/sub', sub);
+    const res = await call(app, '/sub/validate', { 'X-API-Key': userKey });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.text);
+    const express_ = JSON.parse((await call(open, '/sub/validate', {})).text).added as string[];
+    expect(body.added.sort()).toEqual([...express_, 'auth'].sort());
+    expect(body.authOf).toMatch(/^key_/);
+    expect(body.locals).toBe(2);
+  });
+
   it('does not mutate the options passed in', async () => {
     const options = Object.freeze({ project: 'optional', onError: 'respond' } as const);
     const before = structuredClone(options);
