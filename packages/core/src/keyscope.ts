@@ -35,9 +35,11 @@ export interface AuthInput {
    */
   project?: ProjectRequirement | (() => ProjectRequirement | undefined);
   /**
-   * The framework's own request object (Express `req`, Koa `ctx`, ...). With it, a request is
-   * authenticated once however many keyscope middlewares it meets (usage counted once): a later
-   * call reuses the first decision and applies only its own project requirement on top.
+   * An object that lives exactly as long as the request (Koa `ctx`, Express `res.locals`, ...).
+   * With it, a request is authenticated once however many keyscope middlewares it meets (usage
+   * counted once): a later call reuses the first decision and applies only its own project
+   * requirement on top. The decision is kept on it under a private symbol, so pick an object
+   * that takes a new property cheaply (Express's `req` does not: see @keyscope/express).
    */
   request?: object;
   /**
@@ -183,8 +185,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   // A request this instance has decided carries the decision under a symbol of its own, so that
-  // stacked middlewares authenticate it once. (A property costs nothing; a WeakMap entry per
-  // request costs more than the rest of a warm decision.)
+  // stacked middlewares authenticate it once. (On an object with a shared hidden class a property
+  // costs nothing; a WeakMap entry per request costs more than the rest of a warm decision.)
   const DECIDED = Symbol('keyscope decision');
   type Decided = { [DECIDED]?: AuthContext };
 
