@@ -95,6 +95,8 @@ describe('createRedisBus', () => {
     await bus.publish({ kind: 'project', projectId: 'proj_1' });
     await until(() => heard.calls.length >= 3, 2_000, 'the two changes');
     expect(heard.calls).toEqual([undefined, { kind: 'key', keyId: 'key_1' }, { kind: 'project', projectId: 'proj_1' }]);
+    // The spy is a connection of its own: it can hear the last message after the bus did.
+    await until(() => seen.length >= 9, 2_000, 'all nine messages on the spy connection');
     expect(seen.slice(-2).map((m) => JSON.parse(m))).toEqual([
       { kind: 'key', keyId: 'key_1' },
       { kind: 'project', projectId: 'proj_1' },
