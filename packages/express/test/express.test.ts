@@ -105,6 +105,16 @@ describe('@keyscope/express', () => {
     expect(body.locals).toBe(2);
   });
 
+  it('called without Express (a request with no res.locals, as in a unit test): keeps the decision on req, and authOf reads it', async () => {
+    const middleware = keyscope(ks, { project: 'optional' });
+    const req = { headers: { 'x-api-key': userKey }, method: 'GET' } as unknown as express.Request;
+    const nextCalls: unknown[][] = [];
+    await new Promise<void>((resolve) => middleware(req, {} as express.Response, (...args: unknown[]) => (nextCalls.push(args), resolve())));
+    expect(nextCalls).toEqual([[]]);
+    expect(authOf(req)).toMatchObject({ ownerId: 'usr_1', projectId: null });
+    expect((req as unknown as { auth: unknown }).auth).toBe(authOf(req));
+  });
+
   it('does not mutate the options passed in', async () => {
     const options = Object.freeze({ project: 'optional', onError: 'respond' } as const);
     const before = structuredClone(options);
