@@ -507,6 +507,18 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         expect(await store.getUsage(b.id)).toEqual({ keyId: b.id, lastUsedAt: new Date(t), days: [{ day: '2025-04-10', count: 1 }] });
       });
 
+      it('adds up one key and day named twice in one batch, and a later batch on top', async () => {
+        const record = keyRecord();
+        await store.createKey(stored(record));
+        const t = Date.UTC(2025, 3, 10, 8);
+        await store.recordUsage([
+          { keyId: record.id, day: '2025-04-10', count: 2, lastUsedAt: new Date(t + 1_000) },
+          { keyId: record.id, day: '2025-04-10', count: 3, lastUsedAt: new Date(t) },
+        ]);
+        await store.recordUsage([{ keyId: record.id, day: '2025-04-10', count: 1, lastUsedAt: new Date(t + 500) }]);
+        expect(await store.getUsage(record.id)).toEqual({ keyId: record.id, lastUsedAt: new Date(t + 1_000), days: [{ day: '2025-04-10', count: 6 }] });
+      });
+
       it('moves lastUsedAt only forward, and shows it on the key record', async () => {
         const record = keyRecord();
         await store.createKey(stored(record));

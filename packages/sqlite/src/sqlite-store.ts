@@ -145,7 +145,12 @@ export class SqliteStore implements KeyAdminStore {
 
     this.sql = statements(this.db);
     const batch = this.db.transaction((entries: UsageEntry[]) => {
-      for (const { keyId, day, count, lastUsedAt } of entries) this.sql.addUsage.run(keyId, day, count, lastUsedAt.getTime(), keyId);
+      for (const { keyId, day, count, lastUsedAt } of entries) {
+        const at = lastUsedAt.getTime();
+        // Most entries count a key already used that day: its row alone is updated, by primary key.
+        // (A usage row means its key exists: keys are never deleted, and the foreign key holds.)
+        if (this.sql.bumpUsage.run(count, at, keyId, day).changes === 0) this.sql.addUsage.run(keyId, day, count, at, keyId);
+      }
     });
     // Immediate: take the write lock up front, so the busy timeout (not a failed upgrade from a
     // read snapshot) decides when another process's lock makes the batch wait for the next flush.
@@ -508,7 +513,10 @@ function statements(db: Database.Database) {
     denials: db.prepare<[number], { key_id: string; from_at: number; until_at: number }>(
       'SELECT key_id, from_at, until_at FROM key_denials WHERE until_at > ? ORDER BY key_id',
     ),
-    // Usage of a key that does not exist (any more) is dropped, as MemoryStore does.
+    bumpUsage: db.prepare<[number, number, string, string]>(
+      'UPDATE usage_days SET count = count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE key_id = ? AND day = ?',
+    ),
+    // The day's first use: usage of a key that does not exist is dropped, as MemoryStore does.
     addUsage: db.prepare<[string, string, number, number, string]>(
       `INSERT INTO usage_days (key_id, day, count, last_used_at) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?)
        ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count, last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)`,
