@@ -1,6 +1,7 @@
 // In-process cold path: every request carries another of N valid keys in a SQLite store, with a
 // key cache far smaller than N, so nearly every request is a cache miss. Measured side by side in
-// interleaved rounds: the store's own findKeyByHash on those keys' hashes, and authenticate().
+// interleaved rounds: the store's own read a miss makes (findKeyForAuth) on those keys' hashes,
+// its full findKeyByHash for reference, and authenticate().
 // `node micro/cold.mjs [ROUNDS] [KEYS]` prints a table; with `--json`, JSON (run.mjs).
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,11 @@ let sink;
 let offset = 0;
 const next = () => (offset = (offset + 7919) % KEYS); // a stride through all keys: the cache never holds the next one
 const cases = {
+  findKeyForAuth: async () => {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) sink = await store.findKeyForAuth(hashes[next()]);
+    return ((performance.now() - t) / N) * 1e6;
+  },
   findKeyByHash: async () => {
     const t = performance.now();
     for (let i = 0; i < N; i++) sink = await store.findKeyByHash(hashes[next()]);
@@ -68,9 +74,9 @@ const ns = await interleaved(cases, rounds);
 store.close();
 for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
 
-const result = { rounds, keys: KEYS, cache: CACHE, ns, ratio: { missToFind: ns.authenticate / ns.findKeyByHash, warmToMiss: ns.authenticate / ns.warm } };
+const result = { rounds, keys: KEYS, cache: CACHE, ns, ratio: { missToRead: ns.authenticate / ns.findKeyForAuth, missToFind: ns.authenticate / ns.findKeyByHash, warmToMiss: ns.authenticate / ns.warm } };
 if (json) console.log(JSON.stringify(result));
 else {
   console.table(Object.fromEntries(Object.entries(ns).map(([name, value]) => [name, { 'ns/op': Math.round(value) }])));
-  console.log(`a miss through authenticate() ÷ the bare findKeyByHash = ${result.ratio.missToFind.toFixed(2)} (target ≤ 2)`);
+  console.log(`a miss through authenticate() ÷ the store read it makes (findKeyForAuth) = ${result.ratio.missToRead.toFixed(2)} (target ≤ 2); ÷ the full findKeyByHash = ${result.ratio.missToFind.toFixed(2)}`);
 }

@@ -78,6 +78,31 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         expect(found.lastUsedAt).toBeNull();
       });
 
+      it('answers with findKeyForAuth, where the store has it, what findKeyByHash answers of every field a decision reads', async (ctx) => {
+        if (typeof store.findKeyForAuth !== 'function') ctx.skip();
+        await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
+        const first = keyRecord({ rateLimit: { limit: 5, windowMs: 60_000 }, quota: { limit: 100, remaining: 100, refill: 'day', resetAt: new Date(Date.UTC(2025, 0, 2)) } });
+        const records = [
+          keyRecord(),
+          keyRecord({ level: 'project', projectId: 'proj_a', expiresAt: new Date(Date.UTC(2030, 5, 1, 0, 0, 0, 7)) }),
+          keyRecord({ revokedAt: new Date(Date.UTC(2025, 2, 1)) }),
+          first,
+          keyRecord({ quota: { limit: 3, remaining: 1, refill: null, resetAt: null }, limitsFrom: first.id }),
+        ];
+        for (const record of records) await store.createKey(stored(record));
+        // A last use on record, which the narrower read leaves out.
+        await store.recordUsage([{ keyId: records[0]!.id, day: '2025-04-10', count: 1, lastUsedAt: new Date(Date.UTC(2025, 3, 10)) }]);
+        const decisionFields = ['id', 'name', 'ownerId', 'level', 'projectId', 'expiresAt', 'revokedAt', 'rateLimit', 'quota', 'limitsFrom'] as const;
+        for (const record of records) {
+          const full = (await store.findKeyByHash(record.hash))!;
+          const narrow = (await store.findKeyForAuth!(record.hash))!;
+          expect(narrow).toEqual(Object.fromEntries(decisionFields.map((field) => [field, full[field]])));
+          expect(narrow.expiresAt === null || narrow.expiresAt instanceof Date).toBe(true);
+        }
+        expect((await store.findKeyByHash(records[0]!.hash))!.lastUsedAt).not.toBeNull();
+        expect(await store.findKeyForAuth!(hashKey(generateKey()))).toBeNull();
+      });
+
       it('keeps a project-level key’s project and a user-level key’s null project', async () => {
         await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
         const projectKey = keyRecord({ level: 'project', projectId: 'proj_a' });

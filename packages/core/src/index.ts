@@ -7,7 +7,7 @@ export { SIGNED_KEY_TYPE } from './signed.js';
 export type { SignedKeyAlgorithm, SignedKeyOptions } from './signed.js';
 export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
-export { dateFromEpoch, recordFromRow } from './types.js';
+export { authRecordFromRow, dateFromEpoch, recordFromRow } from './types.js';
 export { wholeNumberOption } from './options.js';
 export { finiteLimit, nextQuotaReset, quotaAt, quotaTime } from './limits.js';
 export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
@@ -37,6 +37,8 @@ export { readHeader } from './headers.js';
 export type { HeaderSource } from './headers.js';
 export type {
   AuthContext,
+  AuthKeyRecord,
+  AuthKeyRow,
   KeyAdminStore,
   KeyDenial,
   KeyKind,

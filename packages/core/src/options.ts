@@ -173,6 +173,9 @@ export function resolveOptions(options: KeyscopeOptions): ResolvedOptions {
   if (!store || typeof store.findKeyByHash !== 'function') {
     throw new TypeError('options.store must implement findKeyByHash (see KeyStore)');
   }
+  if (store.findKeyForAuth !== undefined && typeof store.findKeyForAuth !== 'function') {
+    throw new TypeError('options.store.findKeyForAuth must be a function when present (see KeyStore)');
+  }
   const projects = options.projects ?? store;
   if (typeof projects.ownsProject !== 'function' || typeof projects.listProjects !== 'function') {
     throw new TypeError('options.projects (or options.store) must implement ownsProject and listProjects');

@@ -50,6 +50,12 @@ export interface KeyRecord {
   lastUsedAt: Date | null;
 }
 
+/**
+ * What a request's decision reads of a stored key: a {@link KeyRecord} without what only lists and
+ * usage show (its hash, display start, kind, creation and last use). See {@link KeyStore.findKeyForAuth}.
+ */
+export type AuthKeyRecord = Pick<KeyRecord, 'id' | 'name' | 'ownerId' | 'level' | 'projectId' | 'expiresAt' | 'revokedAt' | 'rateLimit' | 'quota' | 'limitsFrom'>;
+
 /** A project in the project directory. */
 export interface Project {
   id: string;
@@ -110,6 +116,14 @@ export interface KeyDenial {
 export interface KeyStore extends ProjectDirectory {
   /** The key whose hash is `hash`, revoked and expired ones included; `null` when none. */
   findKeyByHash(hash: string): Promise<KeyRecord | null>;
+  /**
+   * Optional: the same lookup as `findKeyByHash`, answering only what a decision reads. A store
+   * whose full record costs more to read (a usage join, dates to build) implements it, and a cache
+   * miss calls it instead of `findKeyByHash`. It must answer as `findKeyByHash` would: a store
+   * that lets `findKeyByHash` be replaced (a subclass, a wrapper) asks the replacement, as
+   * `SqliteStore` does, so that authentication never goes around it.
+   */
+  findKeyForAuth?(hash: string): Promise<AuthKeyRecord | null>;
   /**
    * Signed keys only: the deny-list entries still in force at `at` (`until` later than `at`).
    * Needed when `signedKeys` is configured; a request never waits on it once it is loaded.
@@ -207,6 +221,12 @@ export interface KeyRow {
   limits_from?: string | null;
 }
 
+/** The columns of a {@link KeyRow} that an {@link AuthKeyRecord} is read from. */
+export type AuthKeyRow = Pick<
+  KeyRow,
+  'id' | 'name' | 'owner_id' | 'level' | 'project_id' | 'expires_at' | 'revoked_at' | 'rate_limit' | 'rate_window_ms' | 'quota_limit' | 'quota_remaining' | 'quota_refill' | 'quota_reset_at' | 'limits_from'
+>;
+
 /**
  * A time kept as epoch milliseconds, as a fresh `Date` (`null` stays `null`).
  *
@@ -216,8 +236,46 @@ export function dateFromEpoch(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
 }
 
+/** A row's rate limit: both columns, or `null`. */
+function rateFromRow(row: AuthKeyRow): RateLimit | null {
+  return row.rate_limit == null || row.rate_window_ms == null ? null : { limit: Number(row.rate_limit), windowMs: Number(row.rate_window_ms) };
+}
+
+/** A row's quota, or `null` when `quota_limit` is. */
+function quotaFromRow(row: AuthKeyRow): Quota | null {
+  if (row.quota_limit == null) return null;
+  return {
+    limit: Number(row.quota_limit),
+    remaining: Number(row.quota_remaining ?? 0),
+    refill: row.quota_refill === 'day' || row.quota_refill === 'month' ? row.quota_refill : null,
+    resetAt: row.quota_reset_at == null ? null : new Date(Number(row.quota_reset_at)),
+  };
+}
+
+/**
+ * The {@link AuthKeyRecord} of a SQL row (`null` for none): each call a fresh object.
+ *
+ * @example return authRecordFromRow(db.prepare('SELECT id, name, … FROM keys WHERE hash = ?').get(hash))
+ */
+export function authRecordFromRow(row: AuthKeyRow | undefined | null): AuthKeyRecord | null {
+  if (!row) return null;
+  return {
+    id: row.id,
+    name: row.name,
+    ownerId: row.owner_id,
+    level: row.level,
+    projectId: row.project_id,
+    expiresAt: dateFromEpoch(row.expires_at),
+    revokedAt: dateFromEpoch(row.revoked_at),
+    rateLimit: rateFromRow(row),
+    quota: quotaFromRow(row),
+    limitsFrom: row.limits_from ?? null,
+  };
+}
+
 /**
  * The {@link KeyRecord} of a SQL row (`null` for none): each call a fresh object, dates included.
+ * Written out rather than built on {@link authRecordFromRow}: spreading that object costs V8 far more.
  *
  * @example return recordFromRow(db.prepare('SELECT … FROM keys WHERE hash = ?').get(hash))
  */
@@ -237,16 +295,8 @@ export function recordFromRow(row: KeyRow | undefined | null): KeyRecord | null 
     revokedAt: date(row.revoked_at),
     lastUsedAt: date(row.last_used_at),
     kind: row.kind === 'signed' ? 'signed' : 'opaque',
-    rateLimit: row.rate_limit == null || row.rate_window_ms == null ? null : { limit: Number(row.rate_limit), windowMs: Number(row.rate_window_ms) },
-    quota:
-      row.quota_limit == null
-        ? null
-        : {
-            limit: Number(row.quota_limit),
-            remaining: Number(row.quota_remaining ?? 0),
-            refill: row.quota_refill === 'day' || row.quota_refill === 'month' ? row.quota_refill : null,
-            resetAt: row.quota_reset_at == null ? null : new Date(Number(row.quota_reset_at)),
-          },
+    rateLimit: rateFromRow(row),
+    quota: quotaFromRow(row),
     limitsFrom: row.limits_from ?? null,
   };
 }

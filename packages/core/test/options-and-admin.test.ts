@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyscope, dateFromEpoch, MemoryStore, wholeNumberOption, type KeyscopeOptions } from '../src/index.js';
+import { createKeyscope, dateFromEpoch, MemoryStore, wholeNumberOption, type KeyscopeEvent, type KeyscopeOptions } from '../src/index.js';
 import { headers, setup } from './helpers.js';
 
 function deepFreeze<T>(value: T): T {
@@ -16,6 +16,7 @@ describe('options', () => {
     ['no options', null, /options must be an object/, TypeError],
     ['no store', { store: undefined as never }, /options\.store/, TypeError],
     ['a store without findKeyByHash', { store: {} as never }, /options\.store/, TypeError],
+    ['a findKeyForAuth that is not a function', { store: Object.assign(new MemoryStore(), { findKeyForAuth: 'yes' }) as never }, /options\.store\.findKeyForAuth/, TypeError],
     ['bad projects', { projects: {} as never }, /options\.projects/, TypeError],
     ['bad prefix', { keyPrefix: 'K_S' }, /options\.keyPrefix/, TypeError],
     ['bad header', { header: 'x api key' }, /options\.header/, TypeError],
@@ -132,6 +133,35 @@ describe('key administration', () => {
     const ks = createKeyscope({ store: readOnly });
     expect((await ks.authenticate({ headers: headers(user.key), path: '/validate' })).ok).toBe(true);
     await expect(ks.keys.create({ ownerId: 'demo-user', name: 'x', level: 'user' })).rejects.toThrow(/does not implement createKey/);
+  });
+
+  it('a store with findKeyForAuth: a cache miss reads that instead, and its failure is a 503 told as findKeyByHash', async () => {
+    const { store, user } = await setup();
+    let failing = false;
+    const reads: string[] = [];
+    const narrow = {
+      findKeyByHash: (hash: string) => (reads.push('full'), store.findKeyByHash(hash)),
+      // The decision's fields only, as a store's narrower read gives them.
+      async findKeyForAuth(hash: string) {
+        reads.push('auth');
+        if (failing) throw new Error('store unreachable');
+        const record = await store.findKeyByHash(hash);
+        return record && { id: record.id, name: record.name, ownerId: record.ownerId, level: record.level, projectId: record.projectId, expiresAt: record.expiresAt, revokedAt: record.revokedAt, rateLimit: null, quota: null, limitsFrom: null };
+      },
+      ownsProject: store.ownsProject.bind(store),
+      listProjects: store.listProjects.bind(store),
+    };
+    const events: KeyscopeEvent[] = [];
+    const ks = createKeyscope({ store: narrow, usage: false, onEvent: (event) => events.push(event) });
+    const first = await ks.authenticate({ headers: headers(user.key), path: '/validate' });
+    expect(first.ok && first.auth).toMatchObject({ keyId: user.record.id, ownerId: 'demo-user', level: 'user' });
+    expect(reads).toEqual(['auth']);
+    ks.invalidate();
+    failing = true;
+    const down = await ks.authenticate({ headers: headers(user.key), path: '/validate' });
+    expect(!down.ok && down.error.status).toBe(503);
+    expect(events).toContainEqual({ type: 'store_error', operation: 'findKeyByHash', error: expect.any(Error) });
+    expect(reads).toEqual(['auth', 'auth']);
   });
 
   it('a custom project directory replaces the store for ownership', async () => {

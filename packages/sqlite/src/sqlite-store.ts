@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
+import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import type { AuthKeyRecord, AuthKeyRow, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
@@ -50,11 +50,57 @@ const KEY_SELECT = KEY_COLUMNS.replace(
   'nullif(max(coalesce(keys.last_used_at, 0), coalesce((SELECT u.last_used_at FROM usage_days u WHERE u.key_id = keys.id ORDER BY u.day DESC LIMIT 1), 0)), 0) AS last_used_at',
 );
 
-/** A waiting {@link SqliteStore.findKeyByHash}. */
-interface Lookup {
+/**
+ * What authentication reads (see `AuthKeyRecord`): no usage join, no display or creation
+ * columns. A lookup of several hashes also reads each row's hash, to tell the rows apart.
+ */
+const AUTH_COLUMNS =
+  'id, name, owner_id, level, project_id, expires_at, revoked_at, rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
+
+/** A waiting lookup by hash. */
+interface Lookup<T> {
   hash: string;
-  resolve: (record: KeyRecord | null) => void;
+  resolve: (record: T | null) => void;
   reject: (error: unknown) => void;
+}
+
+/**
+ * Lookups by hash asked for in one turn of the event loop, answered together after it: one
+ * statement for one hash, one statement (the hashes as a JSON array) for several.
+ */
+class HashLookups<Row, T> {
+  private waiting: Lookup<T>[] = [];
+
+  constructor(
+    private readonly one: Database.Statement<[string], Row>,
+    private readonly many: Database.Statement<[string], Row & { hash: string }>,
+    private readonly convert: (row: Row | undefined) => T | null,
+  ) {}
+
+  find(hash: string): Promise<T | null> {
+    return new Promise((resolve, reject) => {
+      if (this.waiting.length === 0) defer(this.answer);
+      this.waiting.push({ hash, resolve, reject });
+    });
+  }
+
+  /** Answer everything waiting now (also before the file closes). */
+  readonly answer = (): void => {
+    const lookups = this.waiting;
+    if (lookups.length === 0) return;
+    this.waiting = [];
+    try {
+      if (lookups.length === 1) {
+        lookups[0]!.resolve(this.convert(this.one.get(lookups[0]!.hash)));
+        return;
+      }
+      const rows = new Map<string, Row & { hash: string }>();
+      for (const row of this.many.all(JSON.stringify(lookups.map((lookup) => lookup.hash)))) rows.set(row.hash, row);
+      for (const lookup of lookups) lookup.resolve(this.convert(rows.get(lookup.hash)));
+    } catch (error) {
+      for (const lookup of lookups) lookup.reject(error);
+    }
+  };
 }
 
 /**
@@ -144,6 +190,8 @@ export class SqliteStore implements KeyAdminStore {
     }
 
     this.sql = statements(this.db);
+    this.fullLookups = new HashLookups(this.sql.byHash, this.sql.byHashes, recordFromRow);
+    this.authLookups = new HashLookups(this.sql.authByHash, this.sql.authByHashes, authRecordFromRow);
     const batch = this.db.transaction((entries: UsageEntry[]) => {
       for (const { keyId, day, count, lastUsedAt } of entries) {
         const at = lastUsedAt.getTime();
@@ -208,31 +256,22 @@ export class SqliteStore implements KeyAdminStore {
    * once for all of them, at a fraction of the cost of one lookup each.
    */
   findKeyByHash(hash: string): Promise<KeyRecord | null> {
-    return new Promise((resolve, reject) => {
-      if (this.lookups.length === 0) defer(this.answerLookups);
-      this.lookups.push({ hash, resolve, reject });
-    });
+    return this.fullLookups.find(hash);
   }
 
-  /** Lookups waiting for the end of this turn of the event loop. */
-  private lookups: Lookup[] = [];
+  /**
+   * What a cache miss in `createKeyscope` reads: the same lookup as {@link SqliteStore.findKeyByHash},
+   * batched the same way, without the columns only lists show and without the usage join for the
+   * last use (about a quarter less work per lookup). Where `findKeyByHash` has been replaced (a
+   * subclass, or a wrapper set on the instance), the replacement answers instead.
+   */
+  findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
+    if (this.findKeyByHash !== SqliteStore.prototype.findKeyByHash) return this.findKeyByHash(hash);
+    return this.authLookups.find(hash);
+  }
 
-  private readonly answerLookups = (): void => {
-    const lookups = this.lookups;
-    if (lookups.length === 0) return;
-    this.lookups = [];
-    try {
-      if (lookups.length === 1) {
-        lookups[0]!.resolve(recordFromRow(this.sql.byHash.get(lookups[0]!.hash)));
-        return;
-      }
-      const rows = new Map<string, KeyRow>();
-      for (const row of this.sql.byHashes.all(JSON.stringify(lookups.map((lookup) => lookup.hash)))) rows.set(row.hash, row);
-      for (const lookup of lookups) lookup.resolve(recordFromRow(rows.get(lookup.hash)));
-    } catch (error) {
-      for (const lookup of lookups) lookup.reject(error);
-    }
-  };
+  private readonly fullLookups: HashLookups<KeyRow, KeyRecord>;
+  private readonly authLookups: HashLookups<AuthKeyRow, AuthKeyRecord>;
 
   /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
   async ownsProject(ownerId: string, projectId: string): Promise<boolean> {
@@ -411,7 +450,8 @@ export class SqliteStore implements KeyAdminStore {
   /** Stop watching and close the file. Safe to call twice. */
   close(): void {
     // Lookups already asked for are answered from the open file.
-    this.answerLookups();
+    this.fullLookups.answer();
+    this.authLookups.answer();
     this.stopWatching();
     this.listeners.clear();
     if (this.db.open) this.db.close();
@@ -478,6 +518,8 @@ function statements(db: Database.Database) {
     byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE hash = ?`),
     // Several hashes as one JSON array: one statement for any number of them, through the hash index.
     byHashes: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE hash IN (SELECT value FROM json_each(?))`),
+    authByHash: db.prepare<[string], AuthKeyRow>(`SELECT ${AUTH_COLUMNS} FROM keys WHERE hash = ?`),
+    authByHashes: db.prepare<[string], AuthKeyRow & { hash: string }>(`SELECT ${AUTH_COLUMNS}, hash FROM keys WHERE hash IN (SELECT value FROM json_each(?))`),
     byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE id = ?`),
     byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
     all: db.prepare<[], KeyRow>(`SELECT ${KEY_SELECT} FROM keys ORDER BY created_at, rowid`),

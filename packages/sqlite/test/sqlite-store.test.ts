@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKeyscope, hashKey } from '@keyscope/core';
+import type { KeyRecord } from '@keyscope/core';
 import { SCHEMA_VERSION, SqliteStore } from '@keyscope/sqlite';
 import { fixtureKey } from './fixtures/make-v1.mjs';
 
@@ -213,7 +214,18 @@ describe('the file', () => {
   });
 });
 
-describe('findKeyByHash: lookups of one turn answered together', () => {
+/** Each read by hash, with the two statements it answers by and what it answers of a stored key. */
+const READS = [
+  { read: 'findKeyByHash', one: 'byHash', several: 'byHashes', of: (record: KeyRecord) => record },
+  {
+    read: 'findKeyForAuth',
+    one: 'authByHash',
+    several: 'authByHashes',
+    of: ({ id, name, ownerId, level, projectId, expiresAt, revokedAt, rateLimit, quota, limitsFrom }: KeyRecord) => ({ id, name, ownerId, level, projectId, expiresAt, revokedAt, rateLimit, quota, limitsFrom }),
+  },
+] as const;
+
+describe.each(READS)('$read: lookups of one turn answered together', ({ read, one: oneStatement, several: severalStatement, of }) => {
   it('answers every lookup of a turn with its own record: known, unknown, the same hash twice, and a key written in that turn', async () => {
     const s = store();
     const ks = createKeyscope({ store: s, usage: false });
@@ -223,21 +235,21 @@ describe('findKeyByHash: lookups of one turn answered together', () => {
     const ids = made.map(({ record }) => record.id);
     const unknown = hashKey('ks_not_a_key_anyone_has');
     // The store's two lookup statements, watched: the turn must be one statement, not five.
-    const sql = (s as unknown as { sql: Record<'byHash' | 'byHashes', { get: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown }> }).sql;
-    const one = vi.spyOn(sql.byHash, 'get');
-    const several = vi.spyOn(sql.byHashes, 'all');
+    const sql = (s as unknown as { sql: Record<string, { get: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown }> }).sql;
+    const one = vi.spyOn(sql[oneStatement]!, 'get');
+    const several = vi.spyOn(sql[severalStatement]!, 'all');
+    const find = (hash: string) => s[read](hash);
     // One turn: all of these are asked for before any is answered.
-    const asked = [s.findKeyByHash(a!), s.findKeyByHash(unknown), s.findKeyByHash(b!), s.findKeyByHash(a!), s.findKeyByHash(c!)];
+    const asked = [find(a!), find(unknown), find(b!), find(a!), find(c!)];
     const late = ks.keys.create({ ownerId: 'u1', name: 'late', level: 'user' });
     const answers = await Promise.all(asked);
     expect([one.mock.calls.length, several.mock.calls.length]).toEqual([0, 1]);
     one.mockRestore();
     several.mockRestore();
     expect(answers.map((record) => record?.id ?? null)).toEqual([ids[0], null, ids[1], ids[0], ids[2]]);
-    expect(answers[0]).toEqual(await s.getKey(ids[0]!));
-    expect(answers[0]!.hash).toBe(a);
+    expect(answers[0]).toEqual(of((await s.getKey(ids[0]!))!));
     const { key: lateKey } = await late;
-    expect((await Promise.all([s.findKeyByHash(hashKey(lateKey)), s.findKeyByHash(c!)])).map((record) => record?.name)).toEqual(['late', 'k2']);
+    expect((await Promise.all([find(hashKey(lateKey)), find(c!)])).map((record) => record?.name)).toEqual(['late', 'k2']);
     await ks.close();
   });
 
@@ -246,10 +258,10 @@ describe('findKeyByHash: lookups of one turn answered together', () => {
     const ks = createKeyscope({ store: s, usage: false });
     const { key, record } = await ks.keys.create({ ownerId: 'u1', name: 'k', level: 'user' });
     await ks.close();
-    const pending = [s.findKeyByHash(hashKey(key)), s.findKeyByHash(hashKey('ks_unknown'))];
+    const pending = [s[read](hashKey(key)), s[read](hashKey('ks_unknown'))];
     s.close();
     expect((await Promise.all(pending)).map((found) => found?.id ?? null)).toEqual([record.id, null]);
-    await expect(s.findKeyByHash(hashKey(key))).rejects.toThrow(/not open/);
+    await expect(s[read](hashKey(key))).rejects.toThrow(/not open/);
   });
 
   it('rejects every lookup of a turn when the read fails', async () => {
@@ -262,8 +274,61 @@ describe('findKeyByHash: lookups of one turn answered together', () => {
     const other = new Database(filename);
     other.exec('ALTER TABLE keys RENAME TO keys_gone');
     other.close();
-    const results = await Promise.allSettled([s.findKeyByHash(hashKey(key)), s.findKeyByHash(hashKey('ks_unknown'))]);
+    const results = await Promise.allSettled([s[read](hashKey(key)), s[read](hashKey('ks_unknown'))]);
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+});
+
+describe('findKeyForAuth: what a cache miss reads', () => {
+  it('is what a cache miss calls, once per key, and both reads of one turn are answered', async () => {
+    const s = store();
+    const admin = createKeyscope({ store: s, usage: false });
+    const [first, second] = [await admin.keys.create({ ownerId: 'u1', name: 'a', level: 'user' }), await admin.keys.create({ ownerId: 'u1', name: 'b', level: 'user' })];
+    await admin.close();
+    // Watched on the class: a findKeyByHash replaced on the instance would be asked instead (next test).
+    const full = vi.spyOn(SqliteStore.prototype, 'findKeyByHash');
+    const narrow = vi.spyOn(SqliteStore.prototype, 'findKeyForAuth');
+    const ks = createKeyscope({ store: s, usage: false });
+    const results = await Promise.all([ks.authenticate({ headers: { 'x-api-key': first.key }, path: '/validate' }), s.findKeyByHash(hashKey(second.key))]);
+    expect(results[0].ok && results[0].auth.keyId).toBe(first.record.id);
+    expect(results[1]?.id).toBe(second.record.id);
+    expect([narrow.mock.calls.length, full.mock.calls.length]).toEqual([1, 1]);
+    narrow.mockRestore();
+    full.mockRestore();
+    await ks.close();
+  });
+
+  it('goes through a findKeyByHash that was replaced, by a subclass or on the instance, so a cache miss never goes around it', async () => {
+    const filename = join(dir, 'keys.db');
+    const admin = createKeyscope({ store: store(filename), usage: false });
+    const blocked = await admin.keys.create({ ownerId: 'u1', name: 'blocked', level: 'user' });
+    const allowed = await admin.keys.create({ ownerId: 'u1', name: 'allowed', level: 'user' });
+    await admin.close();
+    // A subclass that refuses one key by answering "not found" for it.
+    class Blocking extends SqliteStore {
+      override async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+        return hash === hashKey(blocked.key) ? null : super.findKeyByHash(hash);
+      }
+    }
+    const blocking = new Blocking({ filename });
+    const ks = createKeyscope({ store: blocking, usage: false });
+    const statusOf = async (key: string) => {
+      const result = await ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' });
+      return result.ok ? 200 : result.error.status;
+    };
+    expect([await statusOf(blocked.key), await statusOf(allowed.key)]).toEqual([401, 200]);
+    await ks.close();
+    blocking.close();
+
+    // A wrapper set on an instance, counting the reads.
+    const counted = store(filename);
+    let reads = 0;
+    const find = counted.findKeyByHash.bind(counted);
+    counted.findKeyByHash = (hash) => (reads++, find(hash));
+    const ks2 = createKeyscope({ store: counted, usage: false });
+    expect((await ks2.authenticate({ headers: { 'x-api-key': allowed.key }, path: '/validate' })).ok).toBe(true);
+    expect(reads).toBe(1);
+    await ks2.close();
   });
 });
 
