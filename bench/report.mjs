@@ -76,13 +76,14 @@ export const label = (result, framework, variant) => {
 
 export function renderMarkdown(result) {
   const rows = summarize(result);
-  const cpuMeasured = rows.every((r) => r.cpu);
+  // No HTTP rows (--only=store): CPU is still read, for the store table.
+  const cpuMeasured = rows.length === 0 ? result.cpu?.measured === true : rows.every((r) => r.cpu);
   const out = [];
   out.push(`# keyscope benchmark — ${result.date.slice(0, 10)}${result.quick ? ' (quick run: indicative only)' : ''}`);
   out.push('');
   out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold.`);
   out.push('');
-  if (cpuMeasured) {
+  if (cpuMeasured && rows.length > 0) {
     const tick = 1000 / result.cpu.clockTicks;
     const coarsest = rows.reduce((a, b) => (b.resolution > a.resolution ? b : a));
     out.push(
@@ -306,13 +307,14 @@ function renderStore(result) {
   out.push(
     `The keyscope server on ${store.framework}, once per store, in ${plan.rounds} interleaved round(s) of ${plan.duration} s after ${plan.warmup} s warm-up. ` +
       `*Warm*: one valid key (a cache hit). *Cold*: a different valid key per request, cycling through ${fmt(store.coldKeys)} keys, more than the cache of ${fmt(store.cacheMax)}, so nearly every request reads the store. ` +
+      `${store.rounds[0]?.['sqlite-no-usage'] ? '*SQLite, usage off* is the same SQLite server with `usage: false`: beside the default, it shows what recording usage (a row per key and UTC day, written once a second) costs each path. ' : ''}` +
       `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are the key reads a cache miss makes (\`findKeyForAuth\` on SQLite, \`findKeyByHash\` on PostgreSQL) during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops. ` +
       `Server CPU µs/req is the keyscope server process's alone; *other CPU µs/req* is what every other process on the machine (the load generator aside) used per request meanwhile: on PostgreSQL mostly the database, plus whatever else was running.`,
   );
   out.push('');
   out.push('| store | path | server CPU µs/req | range | other CPU µs/req | req/s (median) | spread | ÷ warm (same store) | ÷ SQLite (same path) | p50 ms | p99 ms | store calls / requests |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  const names = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
+  const names = { sqlite: 'SQLite', 'sqlite-no-usage': 'SQLite, usage off', postgres: 'PostgreSQL' };
   for (const r of summarizeStore(store, result)) {
     const bad = r.bad ? ` (**${fmt(r.bad)} non-2xx/errors**)` : '';
     const cpu = r.cpu ? [fmt(r.cpu.median, 1), `${fmt(r.cpu.min, 1)}–${fmt(r.cpu.max, 1)}`, r.otherUs == null ? dash : fmt(r.otherUs, 1)] : [dash, dash, dash];

@@ -161,7 +161,7 @@ const coldSet = plaintext.slice(1000, -1);
 const headersFor = (key) => ({ 'x-api-key': key, 'x-project-id': projectId, authorization: `Bearer ${key}` });
 
 // --- servers ------------------------------------------------------------------------------
-function startServer(framework, variant, env = {}) {
+function startServer(framework, variant, env = {}, label = env.BENCH_STORE ?? 'sqlite') {
   return new Promise((resolve, reject) => {
     const child = fork(join(here, 'servers/server.mjs'), {
       env: { ...process.env, FRAMEWORK: framework, VARIANT: variant, BENCH_DB: db, BENCH_KEYS: keysFile, BENCH_CACHE_MAX: String(plan.cacheMax), NODE_ENV: 'production', ...env },
@@ -175,7 +175,7 @@ function startServer(framework, variant, env = {}) {
           child.once('message', done);
           child.send(message);
         });
-      resolve({ framework, variant, store: env.BENCH_STORE ?? 'sqlite', port, child, stats: () => ask('stats'), reset: () => child.send('reset') });
+      resolve({ framework, variant, store: label, port, child, stats: () => ask('stats'), reset: () => child.send('reset') });
     });
   });
 }
@@ -391,7 +391,12 @@ async function storeComparison() {
   };
   process.once('SIGINT', onSigint);
   try {
-    const servers = [await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'sqlite' })];
+    // SQLite twice: as configured by default, and with usage not recorded, which tells how much
+    // of the cold path is the usage rows a flush writes (one per key and day).
+    const servers = [
+      await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'sqlite' }),
+      await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'sqlite', BENCH_USAGE: 'off' }, 'sqlite-no-usage'),
+    ];
     if (prepared) {
       try {
         servers.push(await startServer(STORE_FRAMEWORK, 'keyscope', { BENCH_STORE: 'postgres', BENCH_DATABASE_URL: pgUrl, BENCH_PG_SCHEMA: pgSchema }));
@@ -410,8 +415,8 @@ async function storeComparison() {
     ];
     for (let round = 0; round < plan.rounds; round++) {
       const results = Object.fromEntries(servers.map((s) => [s.store, {}]));
-      // SQLite first in odd rounds, PostgreSQL first in even ones: neither always follows the other.
-      const order = round % 2 ? [...servers].reverse() : servers;
+      // Each round starts one server later: none always follows another.
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]);
       for (const [path, optionsFor] of paths) {
         for (const server of order) {
           const options = optionsFor(server);

@@ -8,11 +8,12 @@
 // reads this process's CPU time from /proc, so nothing here measures itself.
 // keyscope's store is SQLite (BENCH_DB) unless BENCH_STORE=postgres: then a PostgresStore on
 // BENCH_DATABASE_URL and BENCH_PG_SCHEMA (migrated and filled by run.mjs), with its defaults.
+// BENCH_USAGE=off turns usage recording off (createKeyscope's usage: false).
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createHandCheck } from '../hand-check.mjs';
 
-const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000', BENCH_STORE = 'sqlite', BENCH_DATABASE_URL, BENCH_PG_SCHEMA } = process.env;
+const { FRAMEWORK, VARIANT, BENCH_DB, BENCH_KEYS, BENCH_CACHE_MAX = '10000', BENCH_STORE = 'sqlite', BENCH_USAGE = 'on', BENCH_DATABASE_URL, BENCH_PG_SCHEMA } = process.env;
 const keys = JSON.parse(readFileSync(BENCH_KEYS, 'utf8')); // { owner, projectId, plaintext: [...] }
 const payload = { ok: true };
 
@@ -38,7 +39,8 @@ async function keyscopeInstance() {
     storeCalls++;
     return find(h);
   };
-  return createKeyscope({ store, cache: { max: Number(BENCH_CACHE_MAX) } });
+  // BENCH_USAGE=off: usage not recorded (the store comparison's third server), else the default.
+  return createKeyscope({ store, cache: { max: Number(BENCH_CACHE_MAX) }, ...(BENCH_USAGE === 'off' && { usage: false }) });
 }
 
 async function express() {
