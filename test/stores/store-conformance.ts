@@ -103,6 +103,25 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         expect(await store.findKeyForAuth!(hashKey(generateKey()))).toBeNull();
       });
 
+      it('answers findKeyForAuth through a findKeyByHash replaced on the instance, so a cache miss never goes around it', async (ctx) => {
+        if (typeof store.findKeyForAuth !== 'function') ctx.skip();
+        const [blocked, allowed] = [keyRecord(), keyRecord()];
+        for (const record of [blocked, allowed]) await store.createKey(stored(record));
+        const own = Object.getOwnPropertyDescriptor(store, 'findKeyByHash');
+        const find = store.findKeyByHash.bind(store);
+        const asked: string[] = [];
+        // A wrapper that refuses one key by answering "not found" for it, and notes every read.
+        store.findKeyByHash = async (hash) => (asked.push(hash), hash === blocked.hash ? null : find(hash));
+        try {
+          expect(await store.findKeyForAuth!(blocked.hash)).toBeNull();
+          expect((await store.findKeyForAuth!(allowed.hash))?.id).toBe(allowed.id);
+          expect(asked).toEqual([blocked.hash, allowed.hash]);
+        } finally {
+          if (own) Object.defineProperty(store, 'findKeyByHash', own);
+          else delete (store as { findKeyByHash?: unknown }).findKeyByHash;
+        }
+      });
+
       it('keeps a project-level key’s project and a user-level key’s null project', async () => {
         await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
         const projectKey = keyRecord({ level: 'project', projectId: 'proj_a' });

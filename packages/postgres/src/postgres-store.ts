@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
+import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import type { AuthKeyRecord, AuthKeyRow, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { channelOf, migrateWith, newerSchema, quoted, SCHEMA_VERSION, schemaName, schemaVersion, type MigrationResult } from './schema.js';
@@ -64,6 +64,10 @@ const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) *
 const num = (column: string) => `${column}::float8 AS ${column}`;
 const KEY_SELECT =
   `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind, ` +
+  `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}, limits_from`;
+/** What authentication reads (see `AuthKeyRecord`): no display, creation or last-use columns. */
+const AUTH_SELECT =
+  `id, name, owner_id, level, project_id, ${ms('expires_at')}, ${ms('revoked_at')}, ` +
   `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}, limits_from`;
 /** A refill is due at `$2`: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= $2::timestamptz';
@@ -240,6 +244,17 @@ export class PostgresStore implements KeyAdminStore {
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
     const { rows } = await this.query<KeyRow>(`SELECT ${KEY_SELECT} FROM ${this.s}.keys WHERE hash = $1`, [hash], `keyscope.byhash.${this.schema}`);
     return recordFromRow(rows[0]);
+  }
+
+  /**
+   * What a cache miss in `createKeyscope` reads: the same lookup as {@link PostgresStore.findKeyByHash},
+   * without the columns only lists show. Where `findKeyByHash` has been replaced (a subclass, or
+   * a wrapper set on the instance), the replacement answers instead.
+   */
+  async findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
+    if (this.findKeyByHash !== PostgresStore.prototype.findKeyByHash) return this.findKeyByHash(hash);
+    const { rows } = await this.query<AuthKeyRow>(`SELECT ${AUTH_SELECT} FROM ${this.s}.keys WHERE hash = $1`, [hash], `keyscope.authbyhash.${this.schema}`);
+    return authRecordFromRow(rows[0]);
   }
 
   /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
