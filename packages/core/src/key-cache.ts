@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { SharedReads } from './shared-reads.js';
 import type { RateLimit } from './limits.js';
-import type { AuthKeyRecord, KeyStore } from './types.js';
+import { readForAuth, type AuthKeyRecord, type KeyStore } from './types.js';
 
 /** What a lookup of a hash the store does not know answers. */
 export const NOT_FOUND = Symbol('not found');
@@ -133,9 +133,8 @@ export class KeyCache {
     return this.reads.read<CachedKey | typeof NOT_FOUND>(
       hash,
       async () => {
-        // The narrower read where the store has one: the same answer, less to build.
-        const { store } = this;
-        const record = await (store.findKeyForAuth ? store.findKeyForAuth(hash) : store.findKeyByHash(hash));
+        // The narrower read where the store has one for its present findKeyByHash: the same answer, less to build.
+        const record = await readForAuth(this.store, hash);
         return record ? cachedKey(record) : NOT_FOUND;
       },
       (entry) => this.answers.set(hash, entry, this.now()),

@@ -56,6 +56,29 @@ export interface KeyRecord {
  */
 export type AuthKeyRecord = Pick<KeyRecord, 'id' | 'name' | 'ownerId' | 'level' | 'projectId' | 'expiresAt' | 'revokedAt' | 'rateLimit' | 'quota' | 'limitsFrom'>;
 
+/** A {@link KeyStore.findKeyForAuth}: the narrower read, and the `findKeyByHash` it stands in for. */
+export type NarrowRead = ((hash: string) => Promise<AuthKeyRecord | null>) & { readonly narrows?: (hash: string) => Promise<KeyRecord | null> };
+
+/**
+ * Mark `narrow` as the narrower form of `full`, so that keyscope calls it on a cache miss while
+ * the store's `findKeyByHash` is still `full` (see {@link KeyStore.findKeyForAuth}).
+ *
+ * @example narrowsFindKeyByHash(MyStore.prototype.findKeyForAuth, MyStore.prototype.findKeyByHash)
+ */
+export function narrowsFindKeyByHash(narrow: (hash: string) => Promise<AuthKeyRecord | null>, full: (hash: string) => Promise<KeyRecord | null>): void {
+  Object.defineProperty(narrow, 'narrows', { value: full });
+}
+
+/**
+ * The read a cache miss makes of `store`: its `findKeyForAuth` while that narrows the store's
+ * present `findKeyByHash`, else `findKeyByHash` itself.
+ */
+export function readForAuth(store: KeyStore, hash: string): Promise<AuthKeyRecord | null> {
+  const narrow = store.findKeyForAuth;
+  const full = store.findKeyByHash;
+  return narrow !== undefined && narrow.narrows === full ? narrow.call(store, hash) : full.call(store, hash);
+}
+
 /** A project in the project directory. */
 export interface Project {
   id: string;
@@ -118,12 +141,13 @@ export interface KeyStore extends ProjectDirectory {
   findKeyByHash(hash: string): Promise<KeyRecord | null>;
   /**
    * Optional: the same lookup as `findKeyByHash`, answering only what a decision reads. A store
-   * whose full record costs more to read (a usage join, dates to build) implements it, and a cache
-   * miss calls it instead of `findKeyByHash`. It must answer as `findKeyByHash` would: a store
-   * that lets `findKeyByHash` be replaced (a subclass, a wrapper) asks the replacement, as
-   * `SqliteStore` does, so that authentication never goes around it.
+   * whose full record costs more to read (a usage join, dates to build) implements it and names
+   * the `findKeyByHash` it narrows in its `narrows` property (see {@link narrowsFindKeyByHash}).
+   * A cache miss calls it only while `store.findKeyByHash`, as the store object given to
+   * `createKeyscope` presents it, is that function: a `findKeyByHash` replaced in any way (on
+   * the instance or the prototype, by a subclass, a Proxy or a wrapper) is asked instead.
    */
-  findKeyForAuth?(hash: string): Promise<AuthKeyRecord | null>;
+  findKeyForAuth?: NarrowRead;
   /**
    * Signed keys only: the deny-list entries still in force at `at` (`until` later than `at`).
    * Needed when `signedKeys` is configured; a request never waits on it once it is loaded.

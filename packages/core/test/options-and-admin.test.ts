@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyscope, dateFromEpoch, MemoryStore, wholeNumberOption, type KeyscopeEvent, type KeyscopeOptions } from '../src/index.js';
+import { createKeyscope, dateFromEpoch, MemoryStore, narrowsFindKeyByHash, wholeNumberOption, type KeyscopeEvent, type KeyscopeOptions } from '../src/index.js';
 import { headers, setup } from './helpers.js';
 
 function deepFreeze<T>(value: T): T {
@@ -135,7 +135,7 @@ describe('key administration', () => {
     await expect(ks.keys.create({ ownerId: 'demo-user', name: 'x', level: 'user' })).rejects.toThrow(/does not implement createKey/);
   });
 
-  it('a store with findKeyForAuth: a cache miss reads that instead, and its failure is a 503 told as findKeyByHash', async () => {
+  it('a store with findKeyForAuth: a cache miss reads that instead once it says which findKeyByHash it narrows, and its failure is a 503 told as findKeyByHash', async () => {
     const { store, user } = await setup();
     let failing = false;
     const reads: string[] = [];
@@ -151,6 +151,12 @@ describe('key administration', () => {
       ownsProject: store.ownsProject.bind(store),
       listProjects: store.listProjects.bind(store),
     };
+    // Not said to narrow this findKeyByHash: never called.
+    const unmarked = createKeyscope({ store: narrow, usage: false });
+    expect((await unmarked.authenticate({ headers: headers(user.key), path: '/validate' })).ok).toBe(true);
+    expect(reads).toEqual(['full']);
+    reads.length = 0;
+    narrowsFindKeyByHash(narrow.findKeyForAuth, narrow.findKeyByHash);
     const events: KeyscopeEvent[] = [];
     const ks = createKeyscope({ store: narrow, usage: false, onEvent: (event) => events.push(event) });
     const first = await ks.authenticate({ headers: headers(user.key), path: '/validate' });

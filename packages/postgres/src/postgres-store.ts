@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Pool, PoolClient, QueryResultRow } from 'pg';
-import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, narrowsFindKeyByHash, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { AuthKeyRecord, AuthKeyRow, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { PostgresStoreError } from './errors.js';
 import { ChangeListener } from './listener.js';
@@ -252,7 +252,8 @@ export class PostgresStore implements KeyAdminStore {
    * a wrapper set on the instance), the replacement answers instead.
    */
   async findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
-    if (this.findKeyByHash !== PostgresStore.prototype.findKeyByHash) return this.findKeyByHash(hash);
+    // Called with findKeyByHash replaced (createKeyscope then never calls this): answer through the replacement.
+    if (this.findKeyByHash !== FIND_KEY_BY_HASH) return this.findKeyByHash(hash);
     const { rows } = await this.query<AuthKeyRow>(`SELECT ${AUTH_SELECT} FROM ${this.s}.keys WHERE hash = $1`, [hash], `keyscope.authbyhash.${this.schema}`);
     return authRecordFromRow(rows[0]);
   }
@@ -534,6 +535,10 @@ export class PostgresStore implements KeyAdminStore {
     }
   }
 }
+
+/** The store's own full read, as defined: findKeyForAuth narrows it, and only it. */
+const FIND_KEY_BY_HASH = PostgresStore.prototype.findKeyByHash;
+narrowsFindKeyByHash(PostgresStore.prototype.findKeyForAuth, FIND_KEY_BY_HASH);
 
 /**
  * Create or upgrade the keyscope schema (default `keyscope`) to this release's version, in one

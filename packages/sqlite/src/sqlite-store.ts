@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, narrowsFindKeyByHash, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
 import type { AuthKeyRecord, AuthKeyRow, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
@@ -196,7 +196,9 @@ export class SqliteStore implements KeyAdminStore {
       for (const { keyId, day, count, lastUsedAt } of entries) {
         const at = lastUsedAt.getTime();
         // Most entries count a key already used that day: its row alone is updated, by primary key.
-        // (A usage row means its key exists: keys are never deleted, and the foreign key holds.)
+        // A usage row means its key exists: keyscope never deletes keys, and with foreign keys on
+        // (as this store opens the file) a key with usage rows cannot be deleted. A key deleted by
+        // hand with foreign keys off keeps adding to its leftover rows of that day, which nothing reads.
         if (this.sql.bumpUsage.run(count, at, keyId, day).changes === 0) this.sql.addUsage.run(keyId, day, count, at, keyId);
       }
     });
@@ -266,7 +268,8 @@ export class SqliteStore implements KeyAdminStore {
    * subclass, or a wrapper set on the instance), the replacement answers instead.
    */
   findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
-    if (this.findKeyByHash !== SqliteStore.prototype.findKeyByHash) return this.findKeyByHash(hash);
+    // Called with findKeyByHash replaced (createKeyscope then never calls this): answer through the replacement.
+    if (this.findKeyByHash !== FIND_KEY_BY_HASH) return this.findKeyByHash(hash);
     return this.authLookups.find(hash);
   }
 
@@ -511,6 +514,10 @@ export class SqliteStore implements KeyAdminStore {
     this.watcher = undefined;
   }
 }
+
+/** The store's own full read, as defined: findKeyForAuth narrows it, and only it. */
+const FIND_KEY_BY_HASH = SqliteStore.prototype.findKeyByHash;
+narrowsFindKeyByHash(SqliteStore.prototype.findKeyForAuth, FIND_KEY_BY_HASH);
 
 /** Every statement the store runs, prepared once. */
 function statements(db: Database.Database) {

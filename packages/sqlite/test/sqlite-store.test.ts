@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createKeyscope, hashKey } from '@keyscope/core';
-import type { KeyRecord } from '@keyscope/core';
+import { createKeyscope, hashKey, narrowsFindKeyByHash } from '@keyscope/core';
+import type { KeyRecord, KeyStore } from '@keyscope/core';
 import { SCHEMA_VERSION, SqliteStore } from '@keyscope/sqlite';
 import { fixtureKey } from './fixtures/make-v1.mjs';
 
@@ -280,55 +280,117 @@ describe.each(READS)('$read: lookups of one turn answered together', ({ read, on
 });
 
 describe('findKeyForAuth: what a cache miss reads', () => {
-  it('is what a cache miss calls, once per key, and both reads of one turn are answered', async () => {
+  /** The store's two reads by hash, watched where they reach SQLite. */
+  function watchReads(s: SqliteStore) {
+    const sql = (s as unknown as { sql: Record<string, { get: (...args: unknown[]) => unknown }> }).sql;
+    return { narrow: vi.spyOn(sql.authByHash!, 'get'), full: vi.spyOn(sql.byHash!, 'get') };
+  }
+
+  it('is what a cache miss reads, and a findKeyByHash asked in the same turn is answered too', async () => {
     const s = store();
     const admin = createKeyscope({ store: s, usage: false });
     const [first, second] = [await admin.keys.create({ ownerId: 'u1', name: 'a', level: 'user' }), await admin.keys.create({ ownerId: 'u1', name: 'b', level: 'user' })];
     await admin.close();
-    // Watched on the class: a findKeyByHash replaced on the instance would be asked instead (next test).
-    const full = vi.spyOn(SqliteStore.prototype, 'findKeyByHash');
-    const narrow = vi.spyOn(SqliteStore.prototype, 'findKeyForAuth');
+    const { narrow, full } = watchReads(s);
     const ks = createKeyscope({ store: s, usage: false });
     const results = await Promise.all([ks.authenticate({ headers: { 'x-api-key': first.key }, path: '/validate' }), s.findKeyByHash(hashKey(second.key))]);
     expect(results[0].ok && results[0].auth.keyId).toBe(first.record.id);
     expect(results[1]?.id).toBe(second.record.id);
     expect([narrow.mock.calls.length, full.mock.calls.length]).toEqual([1, 1]);
-    narrow.mockRestore();
-    full.mockRestore();
     await ks.close();
   });
 
-  it('goes through a findKeyByHash that was replaced, by a subclass or on the instance, so a cache miss never goes around it', async () => {
+  // Each way of replacing findKeyByHash, here with one that refuses a key by answering "not
+  // found" for it: a cache miss must ask the replacement, never read around it.
+  type Blocking = (original: SqliteStore, refuse: (hash: string) => boolean) => { store: KeyStore; restore?: () => void };
+  const refusing = (target: SqliteStore, refuse: (hash: string) => boolean) => async (hash: string) => (refuse(hash) ? null : FIND.call(target, hash));
+  const FIND = SqliteStore.prototype.findKeyByHash;
+  const ways: [string, Blocking][] = [
+    ['a subclass', (original, refuse) => {
+      class Refusing extends SqliteStore {
+        override async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+          return refuse(hash) ? null : super.findKeyByHash(hash);
+        }
+      }
+      original.close();
+      return { store: new Refusing({ filename: join(dir, 'keys.db') }) };
+    }],
+    ['a function set on the instance', (original, refuse) => {
+      original.findKeyByHash = refusing(original, refuse);
+      return { store: original };
+    }],
+    ['a patch of the prototype', (original, refuse) => {
+      SqliteStore.prototype.findKeyByHash = async function (this: SqliteStore, hash: string) {
+        return refuse(hash) ? null : FIND.call(this, hash);
+      };
+      return { store: original, restore: () => void (SqliteStore.prototype.findKeyByHash = FIND) };
+    }],
+    ['vi.spyOn on the prototype', (original, refuse) => {
+      const spy = vi.spyOn(SqliteStore.prototype, 'findKeyByHash').mockImplementation(function (this: SqliteStore, hash: string) {
+        return refuse(hash) ? Promise.resolve(null) : FIND.call(this, hash);
+      });
+      return { store: original, restore: () => spy.mockRestore() };
+    }],
+    ['a Proxy that binds every method to the store', (original, refuse) => ({
+      store: new Proxy(original, {
+        get(target, property) {
+          if (property === 'findKeyByHash') return refusing(target, refuse);
+          const value = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    })],
+    ['a wrapper object forwarding every method, bound', (original, refuse) => {
+      const wrapper: Record<string, unknown> = {};
+      for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+        const value = (original as unknown as Record<string, unknown>)[name];
+        if (name !== 'constructor' && typeof value === 'function') wrapper[name] = value.bind(original);
+      }
+      wrapper.findKeyByHash = refusing(original, refuse);
+      return { store: wrapper as unknown as KeyStore };
+    }],
+    ['Object.create(store) with its own findKeyByHash', (original, refuse) => {
+      const derived = Object.create(original) as SqliteStore;
+      derived.findKeyByHash = refusing(original, refuse);
+      return { store: derived };
+    }],
+  ];
+
+  it.each(ways)('asks a findKeyByHash replaced by %s', async (_, replace) => {
     const filename = join(dir, 'keys.db');
     const admin = createKeyscope({ store: store(filename), usage: false });
     const blocked = await admin.keys.create({ ownerId: 'u1', name: 'blocked', level: 'user' });
     const allowed = await admin.keys.create({ ownerId: 'u1', name: 'allowed', level: 'user' });
     await admin.close();
-    // A subclass that refuses one key by answering "not found" for it.
-    class Blocking extends SqliteStore {
-      override async findKeyByHash(hash: string): Promise<KeyRecord | null> {
-        return hash === hashKey(blocked.key) ? null : super.findKeyByHash(hash);
-      }
+    const { store: replaced, restore } = replace(store(filename), (hash) => hash === hashKey(blocked.key));
+    try {
+      const ks = createKeyscope({ store: replaced, usage: false });
+      const statusOf = async (key: string) => {
+        const result = await ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' });
+        return result.ok ? 200 : result.error.status;
+      };
+      expect([await statusOf(blocked.key), await statusOf(allowed.key)]).toEqual([401, 200]);
+      await ks.close();
+    } finally {
+      restore?.();
     }
-    const blocking = new Blocking({ filename });
-    const ks = createKeyscope({ store: blocking, usage: false });
-    const statusOf = async (key: string) => {
-      const result = await ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' });
-      return result.ok ? 200 : result.error.status;
-    };
-    expect([await statusOf(blocked.key), await statusOf(allowed.key)]).toEqual([401, 200]);
-    await ks.close();
-    blocking.close();
+  });
 
-    // A wrapper set on an instance, counting the reads.
-    const counted = store(filename);
+  it('keeps the narrower read for a wrapper that counts it and says what it narrows', async () => {
+    const s = store();
+    const admin = createKeyscope({ store: s, usage: false });
+    const { key } = await admin.keys.create({ ownerId: 'u1', name: 'k', level: 'user' });
+    await admin.close();
+    const { narrow, full } = watchReads(s);
     let reads = 0;
-    const find = counted.findKeyByHash.bind(counted);
-    counted.findKeyByHash = (hash) => (reads++, find(hash));
-    const ks2 = createKeyscope({ store: counted, usage: false });
-    expect((await ks2.authenticate({ headers: { 'x-api-key': allowed.key }, path: '/validate' })).ok).toBe(true);
-    expect(reads).toBe(1);
-    await ks2.close();
+    const read = s.findKeyForAuth.bind(s);
+    const counting = (hash: string) => (reads++, read(hash));
+    narrowsFindKeyByHash(counting, s.findKeyByHash);
+    s.findKeyForAuth = counting;
+    const ks = createKeyscope({ store: s, usage: false });
+    expect((await ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' })).ok).toBe(true);
+    expect([reads, narrow.mock.calls.length, full.mock.calls.length]).toEqual([1, 1, 0]);
+    await ks.close();
   });
 });
 
