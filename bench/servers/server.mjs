@@ -39,7 +39,7 @@ async function keyscopeInstance() {
     storeCalls++;
     return find(h);
   };
-  if (read === 'findKeyForAuth') narrowsFindKeyByHash(counted, store.findKeyByHash);
+  if (read === 'findKeyForAuth') narrowsFindKeyByHash(counted, store.findKeyForAuth.narrows);
   store[read] = counted;
   // BENCH_USAGE=off: usage not recorded (the store comparison's third server), else the default.
   return createKeyscope({ store, cache: { max: Number(BENCH_CACHE_MAX) }, ...(BENCH_USAGE === 'off' && { usage: false }) });

@@ -60,12 +60,18 @@ export type AuthKeyRecord = Pick<KeyRecord, 'id' | 'name' | 'ownerId' | 'level' 
 export type NarrowRead = ((hash: string) => Promise<AuthKeyRecord | null>) & { readonly narrows?: (hash: string) => Promise<KeyRecord | null> };
 
 /**
- * Mark `narrow` as the narrower form of `full`, so that keyscope calls it on a cache miss while
- * the store's `findKeyByHash` is still `full` (see {@link KeyStore.findKeyForAuth}).
+ * Mark `narrow` as the narrower form of `full`: keyscope then calls it on a cache miss while the
+ * store's `findKeyByHash` is still `full` (see {@link KeyStore.findKeyForAuth}). `full` must be
+ * the read that `narrow` answers as: a store's own `findKeyByHash` for its own `findKeyForAuth`;
+ * for a wrapper of another narrow read, that read's `narrows` (never the `findKeyByHash` of the
+ * object in hand, which may be a wrapper itself). A function is marked once; a subclass that
+ * overrides `findKeyForAuth` marks its own method.
  *
- * @example narrowsFindKeyByHash(MyStore.prototype.findKeyForAuth, MyStore.prototype.findKeyByHash)
+ * @example narrowsFindKeyByHash(counting, store.findKeyForAuth.narrows)
  */
-export function narrowsFindKeyByHash(narrow: (hash: string) => Promise<AuthKeyRecord | null>, full: (hash: string) => Promise<KeyRecord | null>): void {
+export function narrowsFindKeyByHash(narrow: (hash: string) => Promise<AuthKeyRecord | null>, full: ((hash: string) => Promise<KeyRecord | null>) | undefined): void {
+  if (typeof narrow !== 'function') throw new TypeError('narrowsFindKeyByHash(narrow, full): narrow must be a function');
+  if (typeof full !== 'function') throw new TypeError('narrowsFindKeyByHash(narrow, full): full must be the findKeyByHash that narrow answers as (a narrow read\'s own narrows, when wrapping one)');
   Object.defineProperty(narrow, 'narrows', { value: full });
 }
 
@@ -140,12 +146,13 @@ export interface KeyStore extends ProjectDirectory {
   /** The key whose hash is `hash`, revoked and expired ones included; `null` when none. */
   findKeyByHash(hash: string): Promise<KeyRecord | null>;
   /**
-   * Optional: the same lookup as `findKeyByHash`, answering only what a decision reads. A store
-   * whose full record costs more to read (a usage join, dates to build) implements it and names
-   * the `findKeyByHash` it narrows in its `narrows` property (see {@link narrowsFindKeyByHash}).
-   * A cache miss calls it only while `store.findKeyByHash`, as the store object given to
-   * `createKeyscope` presents it, is that function: a `findKeyByHash` replaced in any way (on
-   * the instance or the prototype, by a subclass, a Proxy or a wrapper) is asked instead.
+   * Optional: the same lookup as `findKeyByHash`, answering only what a decision reads: a speed-up,
+   * never a place for policy (refuse keys in `findKeyByHash`). A store whose full record costs
+   * more to read (a usage join, dates to build) implements it and names the `findKeyByHash` it
+   * narrows in its `narrows` property (see {@link narrowsFindKeyByHash}). A cache miss calls it
+   * only while `store.findKeyByHash`, as the store object given to `createKeyscope` presents it,
+   * is that function: a `findKeyByHash` replaced in any way (on the instance or the prototype, by
+   * a subclass, a Proxy or a wrapper) is asked instead, and so is an unmarked `findKeyForAuth`.
    */
   findKeyForAuth?: NarrowRead;
   /**

@@ -253,7 +253,8 @@ export class PostgresStore implements KeyAdminStore {
    */
   async findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
     // Called with findKeyByHash replaced (createKeyscope then never calls this): answer through the replacement.
-    if (this.findKeyByHash !== FIND_KEY_BY_HASH) return this.findKeyByHash(hash);
+    const full = this.findKeyByHash;
+    if (full !== FIND_KEY_BY_HASH) return full.call(this, hash);
     const { rows } = await this.query<AuthKeyRow>(`SELECT ${AUTH_SELECT} FROM ${this.s}.keys WHERE hash = $1`, [hash], `keyscope.authbyhash.${this.schema}`);
     return authRecordFromRow(rows[0]);
   }

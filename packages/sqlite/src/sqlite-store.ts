@@ -269,7 +269,8 @@ export class SqliteStore implements KeyAdminStore {
    */
   findKeyForAuth(hash: string): Promise<AuthKeyRecord | null> {
     // Called with findKeyByHash replaced (createKeyscope then never calls this): answer through the replacement.
-    if (this.findKeyByHash !== FIND_KEY_BY_HASH) return this.findKeyByHash(hash);
+    const full = this.findKeyByHash;
+    if (full !== FIND_KEY_BY_HASH) return full.call(this, hash);
     return this.authLookups.find(hash);
   }
 

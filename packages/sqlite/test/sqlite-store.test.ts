@@ -376,6 +376,28 @@ describe('findKeyForAuth: what a cache miss reads', () => {
     }
   });
 
+  it('keeps a refusal when a counting wrapper of findKeyForAuth is put on a store that is a wrapper itself', async () => {
+    const filename = join(dir, 'keys.db');
+    const admin = createKeyscope({ store: store(filename), usage: false });
+    const blocked = await admin.keys.create({ ownerId: 'u1', name: 'blocked', level: 'user' });
+    await admin.close();
+    const original = store(filename);
+    // A policy layer: every method bound to the store, findKeyByHash refusing one key.
+    const policy: Record<string, unknown> = {};
+    for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+      const value = (original as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && typeof value === 'function') policy[name] = value.bind(original);
+    }
+    policy.findKeyByHash = async (hash: string) => (hash === hashKey(blocked.key) ? null : original.findKeyByHash(hash));
+    // A metrics layer on top, marked as the docs say: the bound read it wraps has no mark to pass on.
+    const wrapped = policy.findKeyForAuth as NonNullable<KeyStore['findKeyForAuth']>;
+    expect(() => narrowsFindKeyByHash((hash) => wrapped(hash), wrapped.narrows)).toThrow(TypeError);
+    const ks = createKeyscope({ store: policy as unknown as KeyStore, usage: false });
+    const result = await ks.authenticate({ headers: { 'x-api-key': blocked.key }, path: '/validate' });
+    expect(!result.ok && result.error.status).toBe(401);
+    await ks.close();
+  });
+
   it('keeps the narrower read for a wrapper that counts it and says what it narrows', async () => {
     const s = store();
     const admin = createKeyscope({ store: s, usage: false });
@@ -385,7 +407,7 @@ describe('findKeyForAuth: what a cache miss reads', () => {
     let reads = 0;
     const read = s.findKeyForAuth.bind(s);
     const counting = (hash: string) => (reads++, read(hash));
-    narrowsFindKeyByHash(counting, s.findKeyByHash);
+    narrowsFindKeyByHash(counting, (s as KeyStore).findKeyForAuth!.narrows);
     s.findKeyForAuth = counting;
     const ks = createKeyscope({ store: s, usage: false });
     expect((await ks.authenticate({ headers: { 'x-api-key': key }, path: '/validate' })).ok).toBe(true);
