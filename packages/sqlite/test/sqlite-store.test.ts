@@ -313,7 +313,9 @@ describe('findKeyForAuth: what a cache miss reads', () => {
         }
       }
       original.close();
-      return { store: new Refusing({ filename: join(dir, 'keys.db') }) };
+      const refusingStore = new Refusing({ filename: join(dir, 'keys.db') });
+      open.push(refusingStore);
+      return { store: refusingStore };
     }],
     ['a function set on the instance', (original, refuse) => {
       original.findKeyByHash = refusing(original, refuse);
