@@ -158,9 +158,7 @@ export function renderMarkdown(result) {
   out.push(`| the same, the bare call against the synchronous check (for reference) | ${fmt(micro.ratio.authenticateToHand, 2)} × (${fmt(micro.ns.authenticate)} ns vs ${fmt(micro.ns.hand)} ns) | |`);
   out.push(`| ${fmt(micro.memory.keys)} cached keys ≤ 20 MB of heap | +${fmt(micro.memory.heapMB, 1)} MB heap (+${fmt(micro.memory.rssMB, 1)} MB RSS) | ${verdict(micro.memory.heapMB <= 20)} |`);
   const { signed: signedKeys, cold } = result;
-  // The read a miss makes: findKeyForAuth (runs before it had one measured findKeyByHash only).
-  const missRead = cold && (cold.ns.findKeyForAuth != null ? { name: 'findKeyForAuth', ns: cold.ns.findKeyForAuth, ratio: cold.ratio.missToRead } : { name: 'findKeyByHash', ns: cold.ns.findKeyByHash, ratio: cold.ratio.missToFind });
-  if (cold) out.push(`| a cache miss through authenticate() ≤ 2 × the bare SQLite read it makes, ${missRead.name} (${fmt(cold.keys)} keys, cache of ${fmt(cold.cache)}) | ${fmt(missRead.ratio, 2)} × (${fmt(cold.ns.authenticate)} ns vs ${fmt(missRead.ns)} ns) | ${verdict(missRead.ratio <= 2)} |`);
+  if (cold) out.push(`| a cache miss through authenticate() ≤ 2 × the bare SQLite read it makes, findKeyForAuth (${fmt(cold.keys)} keys, cache of ${fmt(cold.cache)}) | ${fmt(cold.ratio.missToRead, 2)} × (${fmt(cold.ns.authenticate)} ns vs ${fmt(cold.ns.findKeyForAuth)} ns) | ${verdict(cold.ratio.missToRead <= 2)} |`);
   const { limits, beforeAfter } = result;
   if (beforeAfter) out.push(`| a key without limits, warm: no slower than before limits (commit ${beforeAfter.commit}, the same call in one process) | ${fmt(beforeAfter.ratio, 2)} × (${fmt(beforeAfter.ns.after)} ns vs ${fmt(beforeAfter.ns.before)} ns) | ${verdict(beforeAfter.ratio <= 1.05)} |`);
   if (signedKeys) out.push(`| signed key, warm ≤ 1.2 × an opaque key, warm (both awaited) | ${fmt(signedKeys.ratio.warmSignedToOpaque, 2)} × (${fmt(signedKeys.ns.warmSigned)} ns vs ${fmt(signedKeys.ns.warmOpaque)} ns) | ${verdict(signedKeys.ratio.warmSignedToOpaque <= 1.2)} |`);
@@ -183,7 +181,7 @@ export function renderMarkdown(result) {
       // What a miss costing nothing but the store's own read (in-process, micro/cold.mjs) would give:
       // the most this target can show on this store, whatever keyscope does.
       const validUs = rounds.every((r) => r.valid.cpuUs != null) ? median(rounds.map((r) => r.valid.cpuUs)) : null;
-      const bound = cpuMeasured && cold && validUs != null ? `; a miss costing only SQLite's own read (${fmt(missRead.ns / 1000, 1)} µs) would give ${fmt(validUs / (validUs + missRead.ns / 1000), 2)}` : '';
+      const bound = cpuMeasured && cold && validUs != null ? `; a miss costing only SQLite's own read (${fmt(cold.ns.findKeyForAuth / 1000, 1)} µs) would give ${fmt(validUs / (validUs + cold.ns.findKeyForAuth / 1000), 2)}` : '';
       out.push(`| ${framework}: cold path (a different key per request) ≥ 0.7 of the warm path | ${coldToWarm}${bound} | ${verdict(coldMet)} |`);
     }
     out.push(`| ${framework}: 200 concurrent first requests for one key, 1 store call | ${scenarios.concurrentFirst.storeCalls} call(s), ${scenarios.concurrentFirst.ok}/200 ok | ${verdict(scenarios.concurrentFirst.storeCalls === 1 && scenarios.concurrentFirst.ok === 200)} |`);
@@ -227,7 +225,7 @@ export function renderMarkdown(result) {
   out.push(`| hand-written check, awaited | ${fmt(micro.ns.handAwaited)} |`);
   out.push(`| \`await ks.authenticate()\` | ${fmt(micro.ns.authenticateAwaited)} |`);
   if (cold) {
-    if (cold.ns.findKeyForAuth != null) out.push(`| SQLite \`findKeyForAuth\` (the read a miss makes), ${fmt(cold.keys)} keys, a different key each call | ${fmt(cold.ns.findKeyForAuth)} |`);
+    out.push(`| SQLite \`findKeyForAuth\` (the read a miss makes), ${fmt(cold.keys)} keys, a different key each call | ${fmt(cold.ns.findKeyForAuth)} |`);
     out.push(`| SQLite \`findKeyByHash\` (the whole record), ${fmt(cold.keys)} keys, a different key each call | ${fmt(cold.ns.findKeyByHash)} |`);
     out.push(`| \`await ks.authenticate()\`, a cache miss each call (same keys, cache of ${fmt(cold.cache)}) | ${fmt(cold.ns.authenticate)} |`);
   }
@@ -308,7 +306,7 @@ function renderStore(result) {
     `The keyscope server on ${store.framework}, once per store, in ${plan.rounds} interleaved round(s) of ${plan.duration} s after ${plan.warmup} s warm-up. ` +
       `*Warm*: one valid key (a cache hit). *Cold*: a different valid key per request, cycling through ${fmt(store.coldKeys)} keys, more than the cache of ${fmt(store.cacheMax)}, so nearly every request reads the store. ` +
       `${store.rounds[0]?.['sqlite-no-usage'] ? '*SQLite, usage off* is the same SQLite server with `usage: false`: beside the default, it shows what recording usage (a row per key and UTC day, written once a second) costs each path. ' : ''}` +
-      `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are the key reads a cache miss makes (\`findKeyForAuth\` on SQLite, \`findKeyByHash\` on PostgreSQL) during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops. ` +
+      `${store.postgres.skipped ? '' : 'Both stores hold the same keys. '}${pgNote} Ratios are taken within a round, then the median. Store calls are the key reads a cache miss makes (\`findKeyForAuth\`, on both stores) during the measured ${plan.duration} s; they can exceed the completed requests by the ${plan.connections} still in flight when the clock stops. ` +
       `Server CPU µs/req is the keyscope server process's alone; *other CPU µs/req* is what every other process on the machine (the load generator aside) used per request meanwhile: on PostgreSQL mostly the database, plus whatever else was running.`,
   );
   out.push('');

@@ -80,6 +80,8 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
 
       it('answers with findKeyForAuth, where the store has it, what findKeyByHash answers of every field a decision reads', async (ctx) => {
         if (typeof store.findKeyForAuth !== 'function') ctx.skip();
+        // Marked as narrowing this findKeyByHash, or a cache miss would never call it.
+        expect(store.findKeyForAuth!.narrows).toBe(store.findKeyByHash);
         await harness.addProject({ id: 'proj_a', ownerId: 'user_1', name: 'Alpha' });
         const first = keyRecord({ rateLimit: { limit: 5, windowMs: 60_000 }, quota: { limit: 100, remaining: 100, refill: 'day', resetAt: new Date(Date.UTC(2025, 0, 2)) } });
         const records = [

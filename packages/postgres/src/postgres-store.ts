@@ -62,13 +62,12 @@ export interface PostgresMigrateOptions {
 const ms = (column: string, alias = column) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${alias}`;
 /** Counts leave as numbers too (pg gives bigint as a string). */
 const num = (column: string) => `${column}::float8 AS ${column}`;
-const KEY_SELECT =
-  `id, name, owner_id, level, project_id, hash, start, ${ms('created_at')}, ${ms('expires_at')}, ${ms('revoked_at')}, ${ms('last_used_at')}, kind, ` +
-  `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}, limits_from`;
 /** What authentication reads (see `AuthKeyRecord`): no display, creation or last-use columns. */
 const AUTH_SELECT =
   `id, name, owner_id, level, project_id, ${ms('expires_at')}, ${ms('revoked_at')}, ` +
   `${num('rate_limit')}, ${num('rate_window_ms')}, ${num('quota_limit')}, ${num('quota_remaining')}, quota_refill, ${ms('quota_reset_at')}, limits_from`;
+/** What the other reads select: the decision's columns and the rest. */
+const KEY_SELECT = `${AUTH_SELECT}, hash, start, ${ms('created_at')}, ${ms('last_used_at')}, kind`;
 /** A refill is due at `$2`: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= $2::timestamptz';
 /** Sets the writing store's origin for the NOTIFY trigger, for this transaction only. */

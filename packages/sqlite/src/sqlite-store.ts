@@ -41,21 +41,21 @@ const KEY_COLUMNS =
   'rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
 
 /**
- * What reads select: the stored columns, with `last_used_at` as the later of the key's own (kept
- * from before schema 5) and its latest usage day's (one seek in that table's primary key). A
- * usage entry's last use falls on its day, so the latest day holds the latest use.
- */
-const KEY_SELECT = KEY_COLUMNS.replace(
-  'last_used_at',
-  'nullif(max(coalesce(keys.last_used_at, 0), coalesce((SELECT u.last_used_at FROM usage_days u WHERE u.key_id = keys.id ORDER BY u.day DESC LIMIT 1), 0)), 0) AS last_used_at',
-);
-
-/**
  * What authentication reads (see `AuthKeyRecord`): no usage join, no display or creation
  * columns. A lookup of several hashes also reads each row's hash, to tell the rows apart.
  */
 const AUTH_COLUMNS =
   'id, name, owner_id, level, project_id, expires_at, revoked_at, rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
+
+/**
+ * What the other reads select: the decision's columns and the rest, with `last_used_at` as the
+ * later of the key's own (kept from before schema 5) and its latest usage day's (one seek in that
+ * table's primary key). A usage entry's last use falls on its day, so the latest day holds the
+ * latest use.
+ */
+const KEY_SELECT =
+  `${AUTH_COLUMNS}, hash, start, created_at, kind, ` +
+  'nullif(max(coalesce(keys.last_used_at, 0), coalesce((SELECT u.last_used_at FROM usage_days u WHERE u.key_id = keys.id ORDER BY u.day DESC LIMIT 1), 0)), 0) AS last_used_at';
 
 /** A waiting lookup by hash. */
 interface Lookup<T> {
