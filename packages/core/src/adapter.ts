@@ -10,6 +10,7 @@ export interface AdapterOptions<Mode extends string> {
 /**
  * Setup-time checks shared by the adapters: `ks` came from `createKeyscope`, `options` is an
  * object, and `project` / `onError` hold allowed values. Throws a `TypeError` naming the option.
+ * Also gives `check`: `ks.check`, or `ks.authenticate` for a Keyscope without it.
  *
  * @example checkAdapterOptions(ks, options, 'next') // Express: onError is 'respond' or 'next'
  */
@@ -18,7 +19,7 @@ export function checkAdapterOptions<Mode extends string, O extends AdapterOption
   options: O,
   delegateMode: Mode,
   ksName = 'ks',
-): O & { ks: Keyscope; onError: 'respond' | Mode } {
+): O & { ks: Keyscope; onError: 'respond' | Mode; check: Keyscope['check'] } {
   if (typeof ks?.authenticate !== 'function') throw new TypeError(`${ksName} must come from createKeyscope()`);
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (options.project !== undefined && options.project !== 'optional' && options.project !== 'required') {
@@ -28,7 +29,10 @@ export function checkAdapterOptions<Mode extends string, O extends AdapterOption
   if (onError !== 'respond' && onError !== delegateMode) {
     throw new TypeError(`options.onError must be 'respond' or '${delegateMode}', got ${JSON.stringify(options.onError)}`);
   }
-  return { ...options, ks, onError };
+  // `check` answers a cached key without a promise; a Keyscope without it (written by hand, or
+  // from an older core) is asked through `authenticate`, which every Keyscope has.
+  const check: Keyscope['check'] = typeof ks.check === 'function' ? (input) => ks.check(input) : (input) => ks.authenticate(input);
+  return { ...options, ks, onError, check };
 }
 
 /**

@@ -53,6 +53,16 @@ export interface AuthInput {
 export interface Keyscope {
   /** Authenticate one request. Never throws for a bad request: failures come back coded. */
   authenticate(input: AuthInput): Promise<AuthResult>;
+  /**
+   * {@link Keyscope.authenticate} without the promise when nothing needs waiting for: a cached
+   * key's decision comes back as the result itself, a decision that needs a store read as a
+   * promise of it. For adapters and hot paths that go on in the same turn when they can. Unlike
+   * `authenticate`, an exception from the input (a `project` or `clientIp` function that throws)
+   * may be thrown here rather than returned as a rejected promise.
+   *
+   * @example const r = ks.check(input); const result = 'then' in r ? await r : r
+   */
+  check(input: AuthInput): AuthResult | Promise<AuthResult>;
   /** Key administration. */
   readonly keys: KeyAdmin;
   /** Drop cached state for one key (by id), or everything. */
@@ -190,7 +200,12 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const DECIDED = Symbol('keyscope decision');
   type Decided = { [DECIDED]?: AuthContext };
 
-  async function decide(input: AuthInput, trace?: Trace): Promise<AuthResult> {
+  // Each stage below answers synchronously when it can, so that a fully cached decision allocates
+  // no promise and waits for no tick (adapters call `check` and go on in the same turn); a stage
+  // that needs I/O (hashing on Web Crypto, a store or directory read, limits) returns a promise and
+  // the stages after it run when it settles.
+
+  function decide(input: AuthInput, trace?: Trace): AuthResult | Promise<AuthResult> {
     const { request } = input;
     if (request !== undefined) {
       const earlier = (request as Decided)[DECIDED];
@@ -210,47 +225,58 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     // Its shape says which kind of key it is: a signed key (JWS) or an opaque one.
     const resolver: KeyResolver = signed !== undefined && signed.fits(key) ? signed : opaque;
     if (!resolver.worthHashing(key)) return refuseKey(input);
+    const ref = resolver.ref(key);
+    return typeof ref === 'string' ? resolve(input, trace, resolver, key, ref) : ref.then((digest) => resolve(input, trace, resolver, key, digest));
+  }
 
-    // 2. Resolve: cache, else (offline checks first, then the throttle) the store or the signature.
-    const digest = resolver.ref(key);
-    const ref = typeof digest === 'string' ? digest : await digest;
+  /** 2. Resolve: the cache, else (offline checks first, then the throttle) the store or the signature. */
+  function resolve(input: AuthInput, trace: Trace | undefined, resolver: KeyResolver, key: string, ref: string): AuthResult | Promise<AuthResult> {
     // One clock reading serves a warm decision; after a store read, the clock is read again.
-    let at = now();
-    let entry = resolver.cached(ref, at, key);
-    if (entry === undefined) {
-      // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
-      if (!resolver.plausible(key)) return refuseKey(input);
-      // A throttled client only gets through with a key that is already known good.
-      const client = clientOf(input);
-      const wait = client === undefined ? 0 : throttle!.retryAfter(client, at);
-      if (wait > 0) return refuse.tooMany(wait);
-      try {
-        entry = await resolver.load(ref, key);
-      } catch (error) {
-        emit?.({ type: 'store_error', operation: resolver.operation, error });
-        return refuse.unavailable;
-      }
-      at = now();
-      if (trace && entry === NOT_FOUND) {
-        const start = resolver.startOf(key);
-        if (start !== undefined) trace.keyStart = start;
-      }
+    const at = now();
+    const entry = resolver.cached(ref, at, key);
+    if (entry !== undefined) return judge(input, trace, resolver, entry, at);
+    // Whatever is cached passed these checks; a different string with the same SHA-256 is not a thing that happens.
+    if (!resolver.plausible(key)) return refuseKey(input);
+    // A throttled client only gets through with a key that is already known good.
+    const client = clientOf(input);
+    const wait = client === undefined ? 0 : throttle!.retryAfter(client, at);
+    if (wait > 0) return refuse.tooMany(wait);
+    return load(input, trace, resolver, key, ref);
+  }
+
+  async function load(input: AuthInput, trace: Trace | undefined, resolver: KeyResolver, key: string, ref: string): Promise<AuthResult> {
+    let entry: CachedKey | typeof NOT_FOUND;
+    try {
+      entry = await resolver.load(ref, key);
+    } catch (error) {
+      emit?.({ type: 'store_error', operation: resolver.operation, error });
+      return refuse.unavailable;
     }
+    if (trace && entry === NOT_FOUND) {
+      const start = resolver.startOf(key);
+      if (start !== undefined) trace.keyStart = start;
+    }
+    return judge(input, trace, resolver, entry, now());
+  }
+
+  /** Revoked, expired or denied: the same 401 as an unknown key. */
+  function judge(input: AuthInput, trace: Trace | undefined, resolver: KeyResolver, entry: CachedKey | typeof NOT_FOUND, at: number): AuthResult | Promise<AuthResult> {
     if (entry === NOT_FOUND) return refuseKey(input);
     if (trace) trace.keyId = entry.id;
-    // Revoked, expired or denied: the same 401 as an unknown key.
-    let refused = resolver.refused(entry, at);
-    if (typeof refused !== 'boolean') {
-      try {
-        refused = await refused;
-      } catch (error) {
+    const refused = resolver.refused(entry, at);
+    if (refused === false) return placeProject(input, entry, at);
+    if (refused === true) return refuseKey(input);
+    return refused.then(
+      (denied) => (denied ? refuseKey(input) : placeProject(input, entry, at)),
+      (error: unknown) => {
         emit?.({ type: 'store_error', operation: 'listKeyDenials', error });
         return refuse.unavailable;
-      }
-    }
-    if (refused) return refuseKey(input);
+      },
+    );
+  }
 
-    // 3. The project rule.
+  /** 3. The project rule. */
+  function placeProject(input: AuthInput, entry: CachedKey, at: number): AuthResult | Promise<AuthResult> {
     const header = readHeader(input.headers, projectHeader);
     // One value is a value whatever its shape (Node's headersDistinct gives arrays); two is malformed.
     const requested = Array.isArray(header) && header.length === 1 ? header[0] : header;
@@ -266,33 +292,33 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       if (typeof requested !== 'string') return refuse.forbidden;
       projectId = requested;
     }
+    if (projectId === null) return admit(input, entry, level, null, at);
     // The owner must own the project, today: for a project key too, whose project may have moved.
-    if (projectId !== null) {
-      let owned = ownership.owns(entry.ownerId, projectId, at);
-      // Awaited only on a cache miss: a warm request runs without yielding.
-      if (typeof owned !== 'boolean') {
-        try {
-          owned = await owned;
-        } catch (error) {
-          emit?.({ type: 'store_error', operation: 'ownsProject', error });
-          return refuse.unavailable;
-        }
-      }
-      if (!owned) return refuse.forbidden;
-    }
+    const owned = ownership.owns(entry.ownerId, projectId, at);
+    if (owned === true) return admit(input, entry, level, projectId, at);
+    if (owned === false) return refuse.forbidden;
+    return owned.then(
+      (yes) => (yes ? admit(input, entry, level, projectId, at) : refuse.forbidden),
+      (error: unknown) => {
+        emit?.({ type: 'store_error', operation: 'ownsProject', error });
+        return refuse.unavailable;
+      },
+    );
+  }
 
-    // 4. Limits, for a key with its own or a level with a default: after the key and project
-    // checks, so a bad key is still 401 and a wrong project still 403.
-    let headers: Readonly<Record<string, string>> | undefined;
-    if (entry.limits !== undefined || (levelDefaults && rateDefaults[level] !== null)) {
-      const limited = await applyLimits(entry, level, at);
-      if ((limited as Refusal).ok === false) return limited as Refusal;
-      headers = limited as Readonly<Record<string, string>>;
-    }
+  /**
+   * 4. Limits, for a key with its own or a level with a default: after the key and project
+   * checks, so a bad key is still 401 and a wrong project still 403. Then 5, success.
+   */
+  function admit(input: AuthInput, entry: CachedKey, level: KeyLevel, projectId: string | null, at: number): AuthResult | Promise<AuthResult> {
+    if (entry.limits === undefined && !(levelDefaults && rateDefaults[level] !== null)) return succeed(input, entry, level, projectId, undefined);
+    return applyLimits(entry, level, at).then((limited) => ((limited as Refusal).ok === false ? (limited as Refusal) : succeed(input, entry, level, projectId, limited as Readonly<Record<string, string>>)));
+  }
 
-    // 5. Success.
+  function succeed(input: AuthInput, entry: CachedKey, level: KeyLevel, projectId: string | null, headers: Readonly<Record<string, string>> | undefined): AuthResult {
     usage?.record(entry.id);
     const auth: AuthContext = { keyId: entry.id, keyName: entry.name, ownerId: entry.ownerId, level, projectId };
+    const { request } = input;
     if (request !== undefined && Object.isExtensible(request)) (request as Decided)[DECIDED] = auth;
     return headers === undefined ? { ok: true, auth } : { ok: true, auth, headers };
   }
@@ -336,9 +362,13 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   /** `decide`, telling `onEvent` what it decided. */
-  async function authenticateAndTell(input: AuthInput): Promise<AuthResult> {
+  function decideAndTell(input: AuthInput): AuthResult | Promise<AuthResult> {
     const trace: Trace = {};
-    const result = await decide(input, trace);
+    const result = decide(input, trace);
+    return 'then' in result ? result.then((settled) => tell(settled, trace)) : tell(result, trace);
+  }
+
+  function tell(result: AuthResult, trace: Trace): AuthResult {
     const { reused, ...about } = trace;
     if (result.ok) {
       const { keyId, ownerId, level, projectId } = result.auth;
@@ -389,6 +419,9 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     invalidate(keyId);
     if (keyId !== undefined) publish({ kind: 'key', keyId });
   };
+  // Without onEvent, requests pay nothing for events.
+  const check: (input: AuthInput) => AuthResult | Promise<AuthResult> = emit ? decideAndTell : decide;
+
   const keys = createKeyAdmin({
     store: o.store,
     projects: o.projects,
@@ -402,8 +435,15 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   });
 
   return {
-    // Without onEvent, requests pay nothing for events.
-    authenticate: emit ? authenticateAndTell : decide,
+    authenticate(input) {
+      try {
+        const result = check(input);
+        return 'then' in result ? result : Promise.resolve(result);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    check,
     keys,
     async projectsFor(auth) {
       if (auth === null || typeof auth !== 'object' || typeof auth.ownerId !== 'string') throw new TypeError('projectsFor(auth): auth must be the AuthContext of an authenticated request');

@@ -20,7 +20,7 @@ describe('checkAdapterOptions', () => {
   const ks = createKeyscope({ store: new MemoryStore() });
 
   it('fills in the default error mode and hands back ks', () => {
-    expect(checkAdapterOptions(ks, {}, 'next')).toEqual({ ks, onError: 'respond' });
+    expect(checkAdapterOptions(ks, {}, 'next')).toEqual({ ks, onError: 'respond', check: expect.any(Function) });
     expect(checkAdapterOptions(ks, { project: 'optional', onError: 'next' }, 'next')).toMatchObject({ project: 'optional', onError: 'next' });
   });
 
@@ -32,6 +32,18 @@ describe('checkAdapterOptions', () => {
   ])('rejects bad setup with a TypeError naming it (%#)', (k, options, message) => {
     expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(TypeError);
     expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(message);
+  });
+
+  it("hands back check: ks.check, or ks.authenticate for a Keyscope without check (written by hand, or an older core's)", async () => {
+    const input = { headers: { 'x-api-key': 'nope' } };
+    const answer = checkAdapterOptions(ks, {}, 'next').check(input);
+    expect('then' in answer).toBe(false);
+    const calls: string[] = [];
+    const handMade = { ...ks, check: undefined, authenticate: async (i: typeof input) => (calls.push('authenticate'), ks.check(i)) };
+    const viaAuthenticate = checkAdapterOptions(handMade as never, {}, 'next').check(input);
+    expect('then' in viaAuthenticate).toBe(true);
+    expect(await viaAuthenticate).toEqual(answer);
+    expect(calls).toEqual(['authenticate']);
   });
 
   it('names the option that should hold ks', () => {

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Request, RequestHandler } from 'express';
 
 
@@ -58,7 +58,7 @@ export function authOf(req: Request): AuthContext {
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (req, res) => res.json(req.auth))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): RequestHandler {
-  const { project, onError, property = 'auth' } = checkAdapterOptions(ks, options, 'next');
+  const { project, onError, property = 'auth', check } = checkAdapterOptions(ks, options, 'next');
   if (property !== false && (typeof property !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(property) || property === '__proto__')) {
     throw new TypeError(`options.property must be a property name or false, got ${JSON.stringify(property)}`);
   }
@@ -67,31 +67,34 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
     let ahead: RouteAhead | undefined;
     const route = () => (ahead ??= routeAhead(req));
     const decisions = decisionsOf(req);
-    ks.authenticate({
-      headers: nodeHeaders(ks, req),
-      method: req.method,
-      // A keyscope on the route itself, with its own requirement, decides: the more specific rule wins.
-      project: project ?? (() => route().rule),
-      path: () => route().template,
-      // Stacked keyscope middlewares authenticate this request once.
-      request: decisions,
-      clientIp: () => req.ip,
-    })
-      .then((result) => {
-        if (result.ok) {
-          (decisions as WithAuth)[AUTH] = result.auth;
-          if (property !== false) (req as unknown as Record<string, unknown>)[property] = result.auth;
-          // A key with limits: its RateLimit fields go on the response.
-          if (result.headers !== undefined) res.set(result.headers);
-          return next();
-        }
-        if (onError === 'next') return next(toKeyscopeError(result.error));
-        // Something earlier (a timeout guard) already answered: there is nothing left to refuse.
-        if (res.headersSent || res.writableEnded) return;
-        res.status(result.error.status).set(result.error.headers).end(result.error.text);
-      })
-      // Whatever throws in there goes to Express's error path, as a throw in a synchronous middleware would.
-      .catch(next);
+    const settle = (result: AuthResult): void => {
+      if (result.ok) {
+        (decisions as WithAuth)[AUTH] = result.auth;
+        if (property !== false) (req as unknown as Record<string, unknown>)[property] = result.auth;
+        if (result.headers !== undefined) res.set(result.headers);
+        return next();
+      }
+      if (onError === 'next') return next(toKeyscopeError(result.error));
+      if (res.headersSent || res.writableEnded) return;
+      res.status(result.error.status).set(result.error.headers).end(result.error.text);
+    };
+    // A cached key is decided in this turn, and the next handler runs in it, as after a hand-written check.
+    let result: AuthResult | Promise<AuthResult>;
+    try {
+      result = check({
+        headers: nodeHeaders(ks, req),
+        method: req.method,
+        project: project ?? (() => route().rule),
+        path: () => route().template,
+        // Stacked keyscope middlewares authenticate this request once.
+        request: decisions,
+        clientIp: () => req.ip,
+      });
+      if (!('then' in result)) return settle(result);
+    } catch (error) {
+      return next(error);
+    }
+    result.then(settle).catch(next);
   }, project);
 }
 

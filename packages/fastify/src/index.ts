@@ -1,5 +1,5 @@
-import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
-import type { FastifyPluginAsync } from 'fastify';
+import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -32,7 +32,7 @@ export interface KeyscopeFastifyOptions {
 }
 
 const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, options) => {
-  const { ks, onError } = checkAdapterOptions(options?.keyscope, options, 'throw', 'options.keyscope');
+  const { ks, onError, check } = checkAdapterOptions(options?.keyscope, options, 'throw', 'options.keyscope');
   // Registered inside `register(..., { prefix })`, route URLs are matched relative to the prefix.
   const prefix = fastify.prefix;
   if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
@@ -48,26 +48,39 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     }
   });
 
-  fastify.addHook('onRequest', async function keyscopeOnRequest(request, reply) {
-    // routeOptions is rebuilt on every read: read it once.
-    const { config, url } = request.routeOptions;
-    const rule = config.keyscope;
-    if (rule === false) return;
-    const path = pathBelow(prefix, url ?? request.url);
-    const result = await ks.authenticate({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
+  /** Carry out a decision: `done()` to go on, `done(error)` to throw, or the refusal as the reply (then no `done`). */
+  const settle = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, result: AuthResult): void => {
     if (result.ok) {
       request.auth = result.auth;
       // A key with limits: its RateLimit fields go on the reply.
       if (result.headers !== undefined) reply.headers(result.headers);
-      return;
+      return done();
     }
-    if (onError === 'throw') throw toKeyscopeError(result.error);
+    if (onError === 'throw') return done(toKeyscopeError(result.error));
     // Something earlier (a timeout) already replied: Fastify runs nothing more for this request.
-    if (reply.sent) return reply;
+    if (reply.sent) return;
     // The body is already serialized (once per refusal); passing it through a serializer keeps
     // Fastify from adding a charset, and a string goes out in one write with the headers
     // (a Buffer costs Node a second, vectored write: a 401 flood then cost more than valid keys).
-    return reply.code(result.error.status).headers(result.error.headers).serializer(asIs).send(result.error.text);
+    reply.code(result.error.status).headers(result.error.headers).serializer(asIs).send(result.error.text);
+  };
+
+  // The hook style Fastify documents first, (request, reply, done): a cached key is decided in
+  // this turn and `done()` called in it, with no promise for Fastify to wait on.
+  fastify.addHook('onRequest', function keyscopeOnRequest(request, reply, done) {
+    // routeOptions is rebuilt on every read: read it once.
+    const { config, url } = request.routeOptions;
+    const rule = config.keyscope;
+    if (rule === false) return done();
+    const path = pathBelow(prefix, url ?? request.url);
+    let result: AuthResult | Promise<AuthResult>;
+    try {
+      result = check({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
+    } catch (error) {
+      return done(error as Error);
+    }
+    if ('then' in result) result.then((settled) => settle(request, reply, done, settled), done);
+    else settle(request, reply, done, result);
   });
 };
 

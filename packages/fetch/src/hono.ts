@@ -31,14 +31,15 @@ export interface KeyscopeHonoOptions {
  * @example app.get('/validate', keyscope(ks, { project: 'optional' }), (c) => c.json(c.get('auth')))
  */
 export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): MiddlewareHandler {
-  const { project, onError, clientIp } = checkAdapterOptions(ks, options, 'throw');
+  const { project, onError, clientIp, check } = checkAdapterOptions(ks, options, 'throw');
   if (clientIp !== undefined && typeof clientIp !== 'function') throw new TypeError('options.clientIp must be a function of the context');
   // Hono does not know the client's address: without clientIp the throttle could count nothing.
   if (ks.needsClientAddress && clientIp === undefined) {
     console.warn('keyscope: the failed-attempt throttle is on, but this Hono middleware has no clientIp option, so it cannot count failures per client; pass clientIp: (c) => getConnInfo(c).remote.address');
   }
   return withProjectRule<MiddlewareHandler>(async function keyscopeMiddleware(c, next) {
-    const result = await ks.authenticate({
+    // A cached key is decided without a promise to wait on.
+    const checked = check({
       headers: c.req.raw.headers,
       method: c.req.method,
       path: () => matchedRoute(c),
@@ -48,6 +49,7 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
       request: c.req.raw,
       clientIp: clientIp && (() => clientIp(c)),
     });
+    const result = 'then' in checked ? await checked : checked;
     if (result.ok) {
       c.set('auth', result.auth);
       const { headers } = result;

@@ -26,7 +26,10 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
  */
 export async function authenticateRequest(ks: Keyscope, request: Request, options: AuthenticateRequestOptions = {}): Promise<RequestAuthResult> {
   const path = options.path ?? new URL(request.url).pathname;
-  const result = await ks.authenticate({ headers: request.headers, method: request.method, path, project: options.project, request, clientIp: options.clientIp });
+  const input = { headers: request.headers, method: request.method, path, project: options.project, request, clientIp: options.clientIp };
+  // A cached key is decided without a promise to wait on (`check`); a Keyscope without it is asked through `authenticate`.
+  const checked = typeof ks.check === 'function' ? ks.check(input) : ks.authenticate(input);
+  const result = 'then' in checked ? await checked : checked;
   return result.ok ? { ok: true, auth: result.auth, headers: result.headers ?? NO_HEADERS } : { ok: false, response: problemResponse(result.error) };
 }
 

@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -36,13 +36,11 @@ export interface KoaRouterLike {
  * the middleware was given a requirement, or `rule` (the requirement of a keyscope on the route
  * ahead) gives one.
  */
-type Check = (ctx: Context, next: Next, path: string, rule?: ProjectRequirement) => Promise<unknown>;
+type Check = (ctx: Context, next: Next, path: string, rule?: ProjectRequirement) => unknown;
 
 function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: ProjectRequirement | undefined } {
-  const { project, onError } = checkAdapterOptions(ks, options, 'throw');
-  const check: Check = async (ctx, next, path, rule) => {
-    // `request: ctx`: stacked keyscope middlewares authenticate this request once.
-    const result = await ks.authenticate({ headers: nodeHeaders(ks, ctx.req), method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
+  const { project, onError, check: decide } = checkAdapterOptions(ks, options, 'throw');
+  const settle = (ctx: Context, next: Next, result: AuthResult): unknown => {
     if (result.ok) {
       ctx.state.auth = result.auth;
       // A key with limits: its RateLimit fields go on the response.
@@ -53,6 +51,18 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
     ctx.status = result.error.status;
     ctx.set(result.error.headers);
     ctx.body = result.error.text;
+    return undefined;
+  };
+  const check: Check = (ctx, next, path, rule) => {
+    // A cached key is decided in this turn and `next` is called in it, as after a hand-written check.
+    // `request: ctx`: stacked keyscope middlewares authenticate this request once.
+    try {
+      const result = decide({ headers: nodeHeaders(ks, ctx.req), method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
+      return 'then' in result ? result.then((settled) => settle(ctx, next, settled)) : settle(ctx, next, result);
+    } catch (error) {
+      // Koa middleware answers a failure with a rejected promise, as an async function would.
+      return Promise.reject(error);
+    }
   };
   return Object.assign(check, { project });
 }

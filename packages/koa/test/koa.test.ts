@@ -186,4 +186,20 @@ describe('@keyscope/koa', () => {
     expect((await call(app, '/anything', { 'X-API-Key': userKey })).status).toBe(200);
     expect(options).toEqual(before);
   });
+  it('a cached key goes on to next in the same turn, with no promise in between; a check that throws is a rejected promise', async () => {
+    const middleware = keyscope(ks, { project: 'optional' });
+    // What the middleware reads of a context: the Node request's headers, method, path and state.
+    const context = () => ({ req: { headers: { 'x-api-key': userKey } }, method: 'GET', path: '/anything', state: {} }) as unknown as Koa.Context;
+    await middleware(context(), async () => {});
+    const ctx = context();
+    let went = false;
+    void middleware(ctx, async () => void (went = true));
+    expect(went).toBe(true);
+    expect(ctx.state.auth).toMatchObject({ ownerId: 'usr_1', projectId: null });
+
+    const broken = keyscope({ ...ks, check: () => { throw new Error('route table broken'); } }, { project: 'optional' });
+    let outcome: unknown;
+    expect(() => (outcome = broken(context(), async () => {}))).not.toThrow();
+    await expect(outcome).rejects.toThrow('route table broken');
+  });
 });

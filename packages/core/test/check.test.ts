@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { createKeyscope, type AuthInput, type AuthResult, type KeyscopeEvent } from '../src/index.js';
+import { headers, setup } from './helpers.js';
+
+/** The result `check` gave in this turn; fails the test when it gave a promise instead. */
+function now(result: AuthResult | Promise<AuthResult>): AuthResult {
+  if ('then' in result) throw new Error('expected the decision in this turn, got a promise');
+  return result;
+}
+
+/** The promise `check` gave; fails the test when it decided in this turn instead. */
+function later(result: AuthResult | Promise<AuthResult>): Promise<AuthResult> {
+  if (!('then' in result)) throw new Error(`expected a promise, got ${JSON.stringify(result)} in this turn`);
+  return result;
+}
+
+const codeOf = (result: AuthResult) => (result.ok ? 'ok' : result.error.code);
+
+describe('check: the decision itself when nothing needs waiting for, a promise when something does', () => {
+  it('a key read from the store comes as a promise; once cached, as the result itself, equal to what authenticate gives', async () => {
+    const { ks, store, user } = await setup();
+    const input: AuthInput = { headers: headers(user.key, 'proj_alpha'), path: '/sites' };
+    const cold = await later(ks.check(input));
+    const warm = now(ks.check(input));
+    expect(warm).toEqual(cold);
+    expect(warm).toEqual(await ks.authenticate(input));
+    expect(warm.ok && warm.auth).toEqual({ keyId: user.record.id, keyName: 'user key', ownerId: 'demo-user', level: 'user', projectId: 'proj_alpha' });
+    expect(store.findCalls).toBe(1);
+  });
+
+  it.each([
+    ['no key', headers(undefined, 'proj_alpha'), 'missing_api_key'],
+    ['a key of the wrong length', headers('ks_short', 'proj_alpha'), 'invalid_api_key'],
+    ['a key with a bad checksum', headers(`ks_${'A'.repeat(36)}`, 'proj_alpha'), 'invalid_api_key'],
+  ])('%s is refused in this turn, without the store', async (_, h, code) => {
+    const { ks, store } = await setup();
+    expect(codeOf(now(ks.check({ headers: h, path: '/sites', clientIp: '203.0.113.7' })))).toBe(code);
+    expect(store.findCalls).toBe(0);
+  });
+
+  it('every project answer of a cached key comes in this turn once the directory has been asked', async () => {
+    const { ks, store, user, project } = await setup();
+    await ks.authenticate({ headers: headers(user.key, 'proj_alpha'), path: '/sites' });
+    await ks.authenticate({ headers: headers(project.key), path: '/sites' });
+    // proj_gamma is another owner's: the directory is asked once, then the 403 is cached too.
+    expect(codeOf(await later(ks.check({ headers: headers(user.key, 'proj_gamma'), path: '/sites' })))).toBe('project_forbidden');
+    const cases: [AuthInput, string][] = [
+      [{ headers: headers(user.key, 'proj_gamma'), path: '/sites' }, 'project_forbidden'],
+      [{ headers: headers(user.key), path: '/sites' }, 'project_required'],
+      [{ headers: headers(user.key), path: '/validate' }, 'ok'],
+      [{ headers: headers(project.key, 'proj_beta'), path: '/sites' }, 'project_forbidden'],
+      [{ headers: headers(project.key), path: '/sites' }, 'ok'],
+      [{ headers: headers(user.key, 'bad id!'), path: '/sites' }, 'project_forbidden'],
+    ];
+    const reads = store.ownsCalls;
+    for (const [input, code] of cases) expect(codeOf(now(ks.check(input)))).toBe(code);
+    expect(store.ownsCalls).toBe(reads);
+  });
+
+  it('an unknown, a revoked and an expired key: a promise on the first read, then the same 401 in this turn', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const { ks, user } = await setup({ now: () => clock });
+    const expiring = await ks.keys.create({ ownerId: 'demo-user', name: 'short', level: 'user', expiresAt: new Date(clock + 1000) });
+    const unknown = (await createKeyscope({ store: new (await import('../src/index.js')).MemoryStore() }).keys.create({ ownerId: 'x', name: 'elsewhere', level: 'user' })).key;
+    for (const key of [user.key, expiring.key, unknown]) await ks.authenticate({ headers: headers(key, 'proj_alpha'), path: '/sites' });
+    await ks.keys.revoke(user.record.id);
+    clock += 2000;
+    for (const key of [user.key, expiring.key, unknown]) {
+      const input = { headers: headers(key, 'proj_alpha'), path: '/sites' };
+      // The revoked key's entry went with the revocation: read again once.
+      const first = ks.check(input);
+      const answer = 'then' in first ? await first : first;
+      expect(now(ks.check(input))).toEqual(answer);
+      expect(codeOf(answer)).toBe('invalid_api_key');
+    }
+  });
+
+  it('a store that fails: a promise of the 503, never a pass', async () => {
+    const { ks, store, user } = await setup();
+    store.mode = 'throw';
+    expect(codeOf(await later(ks.check({ headers: headers(user.key, 'proj_alpha'), path: '/sites' })))).toBe('auth_unavailable');
+  });
+
+  it('a key with limits waits for them, and its RateLimit fields come with the result', async () => {
+    const { ks } = await setup();
+    const limited = await ks.keys.create({ ownerId: 'demo-user', name: 'limited', level: 'user', rateLimit: { limit: 5, windowMs: 60_000 } });
+    const input = { headers: headers(limited.key, 'proj_alpha'), path: '/sites' };
+    await ks.authenticate(input);
+    const result = await later(ks.check(input));
+    expect(result.ok && result.headers).toMatchObject({ 'RateLimit-Policy': expect.any(String) });
+  });
+
+  it('with onEvent, a cached decision is told before check returns it', async () => {
+    const events: KeyscopeEvent[] = [];
+    const { ks, user } = await setup({ onEvent: (event) => events.push(event) });
+    const input = { headers: headers(user.key, 'proj_alpha'), path: '/sites' };
+    await ks.authenticate(input);
+    events.length = 0;
+    now(ks.check(input));
+    now(ks.check({ headers: headers(user.key), path: '/sites' }));
+    expect(events.map((event) => event.type === 'refused' ? `refused ${event.code}` : event.type)).toEqual(['authenticated', 'refused project_required']);
+  });
+
+  it('an input function that throws: check throws it, authenticate rejects with it', async () => {
+    const { ks, user } = await setup();
+    await ks.authenticate({ headers: headers(user.key), path: '/validate' });
+    const input = { headers: headers(user.key), project: () => { throw new Error('route table broken'); } };
+    expect(() => ks.check(input)).toThrow('route table broken');
+    await expect(ks.authenticate(input)).rejects.toThrow('route table broken');
+  });
+});
