@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { SharedReads } from './shared-reads.js';
 import type { RateLimit } from './limits.js';
+import { hexOfCacheRef } from './key-format.js';
 import { readForAuth, type AuthKeyRecord, type KeyStore } from './types.js';
 
 /** What a lookup of a hash the store does not know answers. */
@@ -108,7 +109,7 @@ export class AnswerCache {
   }
 }
 
-/** Stored keys by SHA-256 hash, read through to the store on a miss. */
+/** Stored keys by SHA-256 hash (a `cacheRef`), read through to the store on a miss. */
 export class KeyCache {
   private readonly answers: AnswerCache;
   private readonly reads: SharedReads;
@@ -128,13 +129,16 @@ export class KeyCache {
     return this.answers.get(hash, now);
   }
 
-  /** Ask the store (one call for concurrent misses); rejects when the store fails or is too slow. */
+  /**
+   * Ask the store (one call for concurrent misses); rejects when the store fails or is too slow.
+   * `hash` is the key's `cacheRef` (the store is asked with its hex).
+   */
   load(hash: string): Promise<CachedKey | typeof NOT_FOUND> {
     return this.reads.read<CachedKey | typeof NOT_FOUND>(
       hash,
       async () => {
         // The narrower read where the store has one for its present findKeyByHash: the same answer, less to build.
-        const record = await readForAuth(this.store, hash);
+        const record = await readForAuth(this.store, hexOfCacheRef(hash));
         return record ? cachedKey(record) : NOT_FOUND;
       },
       (entry) => this.answers.set(hash, entry, this.now()),

@@ -149,6 +149,26 @@ export function digestKey(key: string): string | Promise<string> {
   });
 }
 
+/**
+ * The key's identity in keyscope's own caches: its SHA-256 as 32 one-byte characters where Node's
+ * crypto is (half the memory of hex per cached key, and half the characters for a Map to hash on
+ * every request), else {@link digestKey}'s hex. Stores never see it: {@link hexOfCacheRef}.
+ * @example hexOfCacheRef(cacheRef(key) as string) === hashKey(key)
+ */
+export function cacheRef(key: string): string | Promise<string> {
+  if (oneShotHash) return oneShotHash('sha256', key, 'binary');
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(key).digest('binary');
+  return digestKey(key);
+}
+
+/** The lowercase hex SHA-256 a store looks up, from a {@link cacheRef} (which may be hex already). */
+export function hexOfCacheRef(ref: string): string {
+  if (ref.length === 64) return ref;
+  let hex = '';
+  for (let i = 0; i < ref.length; i++) hex += HEX[ref.charCodeAt(i)];
+  return hex;
+}
+
 /** The non-secret display start of a key: its prefix and first four random characters. */
 export function keyStart(key: string): string {
   return key.slice(0, key.indexOf('_') + 5);

@@ -1,6 +1,6 @@
 import { isForeignKey } from './admin.js';
 import { KeyCache, NOT_FOUND, type CachedKey } from './key-cache.js';
-import { digestKey, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
+import { cacheRef, hasKeyShape, hasValidChecksum, keyStart } from './key-format.js';
 
 /**
  * How one kind of key is checked. The pipeline picks a resolver by the key's shape, then asks it
@@ -37,8 +37,8 @@ export function opaqueResolver(cache: KeyCache, o: { prefix: string; keyLength: 
     operation: 'findKeyByHash',
     // Keyscope keys have one length; imported ones a range.
     worthHashing: (key) => key.length === keyLength || (importedKeys !== false && key.length >= importedKeys.minLength && key.length <= importedKeys.maxLength),
-    // What stores look up: the whole key's hash.
-    ref: digestKey,
+    // The whole key's hash, in the cache's own compact form (the store is asked in hex).
+    ref: cacheRef,
     cached: (hash, now) => cache.get(hash, now),
     // With imported keys on, a key of keyscope's own shape still needs its checksum: only other shapes go to the store unchecked.
     plausible: (key) => wellFormed(key) || (importedKeys !== false && !hasKeyShape(key, prefix) && isForeignKey(key, importedKeys)),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32, generateKey, hashKey, isWellFormedKey, keyLength, keyStart, KEY_CHECKSUM_LENGTH } from '../src/index.js';
+import { cacheRef, hexOfCacheRef } from '../src/key-format.js';
 
 describe('key format', () => {
   it('computes the standard CRC32 check value', () => {
@@ -49,5 +50,15 @@ describe('key format', () => {
     const key = generateKey();
     expect(keyStart(key)).toBe(key.slice(0, 7));
     expect(key.length - keyStart(key).length).toBeGreaterThan(KEY_CHECKSUM_LENGTH + 20);
+  });
+  it("keeps a key in the caches as its SHA-256 in 32 one-byte characters, and asks stores with that hash's hex", () => {
+    for (const key of ['abc', generateKey(), generateKey('acme'), 'x'.repeat(256)]) {
+      const ref = cacheRef(key);
+      if (typeof ref !== 'string') throw new Error('Node crypto hashes synchronously');
+      expect(ref).toHaveLength(32);
+      expect(hexOfCacheRef(ref)).toBe(hashKey(key));
+    }
+    // A hex ref (Web Crypto runtimes cache by hex) goes to the store as it is.
+    expect(hexOfCacheRef(hashKey('abc'))).toBe(hashKey('abc'));
   });
 });
