@@ -14,13 +14,14 @@ export type HeaderSource =
  */
 export function readHeader(headers: HeaderSource, name: string): string | string[] | undefined {
   if (typeof headers === 'function') return headers(name) ?? undefined;
+  const record = headers as Readonly<Record<string, string | string[] | undefined>>;
+  // Node's parsed headers (null prototype, names already lowercase) are read directly, first:
+  // they are what every Node request has, and a null-prototype object is no Fetch `Headers`.
+  if (Object.getPrototypeOf(record) === null) return record[name];
   if (typeof (headers as { get?: unknown }).get === 'function') {
     return (headers as { get(name: string): string | null }).get(name) ?? undefined;
   }
-  const record = headers as Readonly<Record<string, string | string[] | undefined>>;
-  // Node's parsed headers (null prototype, names already lowercase) are read directly; an object
-  // written by hand may spell one name in several casings, so every casing is collected.
-  if (Object.getPrototypeOf(record) === null) return record[name];
+  // An object written by hand may spell one name in several casings, so every casing is collected.
   let found: string[] | undefined;
   for (const field of Object.keys(record)) {
     const value = record[field];
