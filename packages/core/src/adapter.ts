@@ -10,7 +10,7 @@ export interface AdapterOptions<Mode extends string> {
 /**
  * Setup-time checks shared by the adapters: `ks` came from `createKeyscope`, `options` is an
  * object, and `project` / `onError` hold allowed values. Throws a `TypeError` naming the option.
- * Also gives `check`: `ks.check`, or `ks.authenticate` for a Keyscope without it.
+ * Also gives `check`, what the adapter calls for a decision ({@link checkOf}).
  *
  * @example checkAdapterOptions(ks, options, 'next') // Express: onError is 'respond' or 'next'
  */
@@ -29,10 +29,35 @@ export function checkAdapterOptions<Mode extends string, O extends AdapterOption
   if (onError !== 'respond' && onError !== delegateMode) {
     throw new TypeError(`options.onError must be 'respond' or '${delegateMode}', got ${JSON.stringify(options.onError)}`);
   }
-  // `check` answers a cached key without a promise; a Keyscope without it (written by hand, or
-  // from an older core) is asked through `authenticate`, which every Keyscope has.
-  const check: Keyscope['check'] = typeof ks.check === 'function' ? (input) => ks.check(input) : (input) => ks.authenticate(input);
-  return { ...options, ks, onError, check };
+  return { ...options, ks, onError, check: checkOf(ks) };
+}
+
+/** Marks the `check` of a Keyscope with the `authenticate` it decides for (see {@link checkOf}). */
+export const CHECK_DECIDES_FOR = Symbol.for('keyscope.checkDecidesFor');
+
+/**
+ * What an adapter calls for a decision: `ks.check` (a cached key answered without a promise)
+ * while `ks.authenticate` is the one that check decides for; else `ks.authenticate`. So a wrapper
+ * that replaces `authenticate` (`{ ...ks, authenticate: withMyRule }`) decides every request, and a
+ * Keyscope without `check` (an older core's) still works.
+ *
+ * @example const decide = checkOf(ks); const r = decide(input); const result = 'then' in r ? await r : r
+ */
+export function checkOf(ks: Keyscope): Keyscope['check'] {
+  const { check, authenticate } = ks;
+  if (typeof check === 'function' && (check as { [CHECK_DECIDES_FOR]?: unknown })[CHECK_DECIDES_FOR] === authenticate) return (input) => ks.check(input);
+  return (input) => ks.authenticate(input);
+}
+
+/**
+ * A thrown value as an `Error` for a framework's error path: frameworks read a falsy value given to
+ * `next`/`done` as "go on", and Express reads `'route'`/`'router'` as "skip", so anything that is
+ * not an `Error` is wrapped.
+ *
+ * @example catch (error) { return next(toError(error)) }
+ */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(`keyscope: authentication failed with a thrown ${error === null ? 'null' : typeof error}`, { cause: error });
 }
 
 /**

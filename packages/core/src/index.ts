@@ -55,5 +55,5 @@ export type {
   UsageDay,
   UsageEntry,
 } from './types.js';
-export { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, withProjectRule } from './adapter.js';
+export { checkAdapterOptions, checkOf, nodeHeaders, pathBelow, projectRuleOf, toError, withProjectRule } from './adapter.js';
 export type { AdapterOptions } from './adapter.js';

@@ -1,3 +1,4 @@
+import { CHECK_DECIDES_FOR } from './adapter.js';
 import { createKeyAdmin, type KeyAdmin } from './admin.js';
 import { readHeader, type HeaderSource } from './headers.js';
 import { KeyCache, NOT_FOUND, type CachedKey } from './key-cache.js';
@@ -58,7 +59,8 @@ export interface Keyscope {
    * key's decision comes back as the result itself, a decision that needs a store read as a
    * promise of it. For adapters and hot paths that go on in the same turn when they can. Unlike
    * `authenticate`, an exception from the input (a `project` or `clientIp` function that throws)
-   * may be thrown here rather than returned as a rejected promise.
+   * may be thrown here rather than returned as a rejected promise. Adapters call it only while
+   * `authenticate` is this Keyscope's own (`checkOf`): a wrapper replacing `authenticate` decides.
    *
    * @example const r = ks.check(input); const result = 'then' in r ? await r : r
    */
@@ -420,7 +422,17 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (keyId !== undefined) publish({ kind: 'key', keyId });
   };
   // Without onEvent, requests pay nothing for events.
-  const check: (input: AuthInput) => AuthResult | Promise<AuthResult> = emit ? decideAndTell : decide;
+  const check: (input: AuthInput) => AuthResult | Promise<AuthResult> = emit ? decideAndTell : (input) => decide(input);
+  function authenticate(input: AuthInput): Promise<AuthResult> {
+    try {
+      const result = check(input);
+      return 'then' in result ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  // Adapters call check only while authenticate is this one: a wrapper replacing authenticate decides.
+  Object.defineProperty(check, CHECK_DECIDES_FOR, { value: authenticate });
 
   const keys = createKeyAdmin({
     store: o.store,
@@ -435,14 +447,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   });
 
   return {
-    authenticate(input) {
-      try {
-        const result = check(input);
-        return 'then' in result ? result : Promise.resolve(result);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
+    authenticate,
     check,
     keys,
     async projectsFor(auth) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkAdapterOptions, createKeyscope, MemoryStore, pathBelow } from '../src/index.js';
+import { checkAdapterOptions, checkOf, createKeyscope, MemoryStore, pathBelow, toError } from '../src/index.js';
 
 describe('pathBelow', () => {
   it.each([
@@ -32,6 +32,23 @@ describe('checkAdapterOptions', () => {
   ])('rejects bad setup with a TypeError naming it (%#)', (k, options, message) => {
     expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(TypeError);
     expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(message);
+  });
+
+  it.each([undefined, null, 0, '', false, 'route', 'router', { status: 500 }])('toError(%j) is an Error that keeps the value as its cause, never "go on" or "skip"', (value) => {
+    const error = toError(value);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe(value);
+    const original = new TypeError('kept');
+    expect(toError(original)).toBe(original);
+  });
+
+  it('checkOf: a wrapper that replaces authenticate (keeping check) is asked through its authenticate', async () => {
+    const input = { headers: { 'x-api-key': 'nope' } };
+    const calls: string[] = [];
+    const wrapped = { ...ks, authenticate: async (i: typeof input) => (calls.push('wrapper'), ks.authenticate(i)) };
+    expect('then' in checkOf(wrapped)(input)).toBe(true);
+    expect(calls).toEqual(['wrapper']);
+    expect('then' in checkOf(ks)(input)).toBe(false);
   });
 
   it("hands back check: ks.check, or ks.authenticate for a Keyscope without check (written by hand, or an older core's)", async () => {

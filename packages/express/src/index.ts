@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, projectRuleOf, withProjectRule, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, projectRuleOf, withProjectRule, toError, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Request, RequestHandler } from 'express';
 
 
@@ -92,9 +92,9 @@ export function keyscope(ks: Keyscope, options: KeyscopeExpressOptions = {}): Re
       });
       if (!('then' in result)) return settle(result);
     } catch (error) {
-      return next(error);
+      return next(toError(error));
     }
-    result.then(settle).catch(next);
+    result.then(settle).catch((error: unknown) => next(toError(error)));
   }, project);
 }
 

@@ -123,7 +123,7 @@ describe('@keyscope/express', () => {
     expect((await call(app, '/validate', { 'X-API-Key': userKey })).status).toBe(200);
     expect(options).toEqual(before);
   });
-  it('a cached key goes on to the next handler in the same turn, with no promise in between; a check that throws goes to next(err)', async () => {
+  it('a cached key goes on to the next handler in the same turn, with no promise in between; a decision that throws goes to next(err)', async () => {
     const middleware = keyscope(ks, { project: 'optional' });
     // What the middleware reads of a request: headers, method, and res.locals for the decision.
     const request = () => ({ headers: { 'x-api-key': userKey }, method: 'GET', res: { locals: {} } }) as unknown as express.Request;
@@ -136,7 +136,7 @@ describe('@keyscope/express', () => {
     expect(went).toBeUndefined();
     expect(req.auth).toMatchObject({ ownerId: 'usr_1', projectId: null });
 
-    const broken = keyscope({ ...ks, check: () => { throw new Error('route table broken'); } }, { project: 'optional' });
+    const broken = keyscope({ ...ks, authenticate: () => { throw new Error('route table broken'); } }, { project: 'optional' });
     let failed: unknown;
     expect(() => broken(request(), response, (error?: unknown) => void (failed = error))).not.toThrow();
     expect(failed).toMatchObject({ message: 'route table broken' });

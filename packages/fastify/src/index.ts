@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, pathBelow, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, toError, toKeyscopeError, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -77,10 +77,17 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     try {
       result = check({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
     } catch (error) {
-      return done(error as Error);
+      return done(toError(error));
     }
-    if ('then' in result) result.then((settled) => settle(request, reply, done, settled), done);
-    else settle(request, reply, done, result);
+    if (!('then' in result)) return settle(request, reply, done, result);
+    // Decided later: whatever fails from here (writing the refusal included) reaches Fastify's error path, once.
+    let called = false;
+    const once: HookHandlerDoneFunction = (error) => {
+      if (called) return;
+      called = true;
+      done(error);
+    };
+    result.then((settled) => settle(request, reply, once, settled)).catch((error: unknown) => once(toError(error)));
   });
 };
 

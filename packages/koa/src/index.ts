@@ -1,4 +1,4 @@
-import { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, nodeHeaders, pathBelow, projectRuleOf, toError, toKeyscopeError, withProjectRule, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -58,10 +58,10 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
     // `request: ctx`: stacked keyscope middlewares authenticate this request once.
     try {
       const result = decide({ headers: nodeHeaders(ks, ctx.req), method: ctx.method, path, project: project ?? rule, request: ctx, clientIp: () => ctx.ip });
-      return 'then' in result ? result.then((settled) => settle(ctx, next, settled)) : settle(ctx, next, result);
+      return 'then' in result ? result.then((settled) => settle(ctx, next, settled), (error: unknown) => Promise.reject(toError(error))) : settle(ctx, next, result);
     } catch (error) {
       // Koa middleware answers a failure with a rejected promise, as an async function would.
-      return Promise.reject(error);
+      return Promise.reject(toError(error));
     }
   };
   return Object.assign(check, { project });

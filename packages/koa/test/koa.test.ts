@@ -186,7 +186,7 @@ describe('@keyscope/koa', () => {
     expect((await call(app, '/anything', { 'X-API-Key': userKey })).status).toBe(200);
     expect(options).toEqual(before);
   });
-  it('a cached key goes on to next in the same turn, with no promise in between; a check that throws is a rejected promise', async () => {
+  it('a cached key goes on to next in the same turn, with no promise in between; a decision that throws is a rejected promise', async () => {
     const middleware = keyscope(ks, { project: 'optional' });
     // What the middleware reads of a context: the Node request's headers, method, path and state.
     const context = () => ({ req: { headers: { 'x-api-key': userKey } }, method: 'GET', path: '/anything', state: {} }) as unknown as Koa.Context;
@@ -197,7 +197,7 @@ describe('@keyscope/koa', () => {
     expect(went).toBe(true);
     expect(ctx.state.auth).toMatchObject({ ownerId: 'usr_1', projectId: null });
 
-    const broken = keyscope({ ...ks, check: () => { throw new Error('route table broken'); } }, { project: 'optional' });
+    const broken = keyscope({ ...ks, authenticate: () => { throw new Error('route table broken'); } }, { project: 'optional' });
     let outcome: unknown;
     expect(() => (outcome = broken(context(), async () => {}))).not.toThrow();
     await expect(outcome).rejects.toThrow('route table broken');
