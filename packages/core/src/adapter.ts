@@ -36,28 +36,34 @@ export function checkAdapterOptions<Mode extends string, O extends AdapterOption
 export const CHECK_DECIDES_FOR = Symbol.for('keyscope.checkDecidesFor');
 
 /**
- * What an adapter calls for a decision: `ks.check` (a cached key answered without a promise)
- * while `ks.authenticate` is the one that check decides for; else `ks.authenticate`. So a wrapper
- * that replaces `authenticate` (`{ ...ks, authenticate: withMyRule }`) decides every request, and a
- * Keyscope without `check` (an older core's) still works.
+ * What an adapter calls for a decision, looked up on `ks` at each call (so a rule put on it later
+ * counts from the next request): a `check` and `authenticate` of keyscope's own → `check` (a cached
+ * key answered without a promise); `authenticate` replaced (`{ ...ks, authenticate: withMyRule }`,
+ * `vi.spyOn(ks, 'authenticate')`) → `authenticate`; `check` replaced → that `check`; no `check` (an
+ * older core's Keyscope) → `authenticate`. Whatever you wrap is what decides.
  *
  * @example const decide = checkOf(ks); const r = decide(input); const result = 'then' in r ? await r : r
  */
 export function checkOf(ks: Keyscope): Keyscope['check'] {
-  const { check, authenticate } = ks;
-  if (typeof check === 'function' && (check as { [CHECK_DECIDES_FOR]?: unknown })[CHECK_DECIDES_FOR] === authenticate) return (input) => ks.check(input);
-  return (input) => ks.authenticate(input);
+  return (input) => {
+    const check = ks.check as Keyscope['check'] & { [CHECK_DECIDES_FOR]?: unknown };
+    if (typeof check !== 'function') return ks.authenticate(input);
+    const pair = check[CHECK_DECIDES_FOR];
+    return pair === undefined || pair === ks.authenticate ? ks.check(input) : ks.authenticate(input);
+  };
 }
 
 /**
- * A thrown value as an `Error` for a framework's error path: frameworks read a falsy value given to
- * `next`/`done` as "go on", and Express reads `'route'`/`'router'` as "skip", so anything that is
- * not an `Error` is wrapped.
+ * A thrown value safe to hand to `next(value)` / `done(value)`: frameworks read a falsy value as
+ * "go on", and Express reads `'route'` / `'router'` as "skip to the next route / router", so those
+ * become an `Error` (the value its `cause`). Anything else goes as it was, so a wrapper's
+ * `{ status: 403 }` or an error from another realm keeps its meaning.
  *
  * @example catch (error) { return next(toError(error)) }
  */
-export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(`keyscope: authentication failed with a thrown ${error === null ? 'null' : typeof error}`, { cause: error });
+export function toError(error: unknown): unknown {
+  if (error && error !== 'route' && error !== 'router') return error;
+  return new Error(`keyscope: authentication failed with a thrown ${JSON.stringify(error) ?? String(error)}`, { cause: error });
 }
 
 /**

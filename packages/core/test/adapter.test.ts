@@ -34,21 +34,29 @@ describe('checkAdapterOptions', () => {
     expect(() => checkAdapterOptions(k as never, options as never, 'next')).toThrow(message);
   });
 
-  it.each([undefined, null, 0, '', false, 'route', 'router', { status: 500 }])('toError(%j) is an Error that keeps the value as its cause, never "go on" or "skip"', (value) => {
+  it.each([undefined, null, 0, '', false, 'route', 'router'])('toError(%j) is an Error carrying the value as its cause, never "go on" or "skip"', (value) => {
     const error = toError(value);
     expect(error).toBeInstanceOf(Error);
-    expect(error.cause).toBe(value);
-    const original = new TypeError('kept');
-    expect(toError(original)).toBe(original);
+    expect((error as Error).cause).toBe(value);
   });
 
-  it('checkOf: a wrapper that replaces authenticate (keeping check) is asked through its authenticate', async () => {
+  it('toError leaves every other thrown value as it was (its status, realm and message keep their meaning)', () => {
+    for (const value of [new TypeError('kept'), { status: 403, message: 'blocked by policy' }, 'blocked', 451, new Response('blocked', { status: 451 })]) expect(toError(value)).toBe(value);
+  });
+
+  it('checkOf calls whatever was wrapped, looked up at each call: authenticate, check, or neither', async () => {
     const input = { headers: { 'x-api-key': 'nope' } };
     const calls: string[] = [];
-    const wrapped = { ...ks, authenticate: async (i: typeof input) => (calls.push('wrapper'), ks.authenticate(i)) };
-    expect('then' in checkOf(wrapped)(input)).toBe(true);
-    expect(calls).toEqual(['wrapper']);
-    expect('then' in checkOf(ks)(input)).toBe(false);
+    const own = { ...ks };
+    const decide = checkOf(own);
+    expect('then' in decide(input)).toBe(false);
+    // authenticate replaced after checkOf was taken (a spy, an incident switch): it decides from the next call.
+    own.authenticate = async (i) => (calls.push('authenticate'), ks.authenticate(i));
+    expect('then' in decide(input)).toBe(true);
+    // check replaced (the same-turn path wrapped): that check decides.
+    const checked = { ...ks, check: (i: typeof input) => (calls.push('check'), ks.check(i)) };
+    expect('then' in checkOf(checked)(input)).toBe(false);
+    expect(calls).toEqual(['authenticate', 'check']);
   });
 
   it("hands back check: ks.check, or ks.authenticate for a Keyscope without check (written by hand, or an older core's)", async () => {

@@ -77,7 +77,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
     try {
       result = check({ headers: nodeHeaders(ks, request.raw), method: request.method, path, project: rule?.project, request, clientIp: () => request.ip });
     } catch (error) {
-      return done(toError(error));
+      return done(toError(error) as Error);
     }
     if (!('then' in result)) return settle(request, reply, done, result);
     // Decided later: whatever fails from here (writing the refusal included) reaches Fastify's error path, once.
@@ -87,7 +87,7 @@ const plugin: FastifyPluginAsync<KeyscopeFastifyOptions> = async (fastify, optio
       called = true;
       done(error);
     };
-    result.then((settled) => settle(request, reply, once, settled)).catch((error: unknown) => once(toError(error)));
+    result.then((settled) => settle(request, reply, once, settled)).catch((error: unknown) => once(toError(error) as Error));
   });
 };
 

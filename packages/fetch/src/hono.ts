@@ -1,4 +1,4 @@
-import { checkAdapterOptions, pathBelow, projectRuleOf, toError, toKeyscopeError, withProjectRule, type AuthContext, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkAdapterOptions, pathBelow, projectRuleOf, toKeyscopeError, withProjectRule, type AuthContext, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 import type { Context, MiddlewareHandler } from 'hono';
 import { problemResponse } from './index.js';
 
@@ -38,23 +38,18 @@ export function keyscope(ks: Keyscope, options: KeyscopeHonoOptions = {}): Middl
     console.warn('keyscope: the failed-attempt throttle is on, but this Hono middleware has no clientIp option, so it cannot count failures per client; pass clientIp: (c) => getConnInfo(c).remote.address');
   }
   return withProjectRule<MiddlewareHandler>(async function keyscopeMiddleware(c, next) {
-    let result: AuthResult;
-    try {
-      // A cached key is decided without a promise to wait on.
-      const checked = check({
-        headers: c.req.raw.headers,
-        method: c.req.method,
-        path: () => matchedRoute(c),
-        // A keyscope further along this request's handlers, with its own requirement, decides.
-        project: project ?? (() => projectRuleOf(c.req.matchedRoutes.slice(c.req.routeIndex + 1).map((route) => route.handler))),
-        // Stacked keyscope middlewares authenticate this request once.
-        request: c.req.raw,
-        clientIp: clientIp && (() => clientIp(c)),
-      });
-      result = 'then' in checked ? await checked : checked;
-    } catch (error) {
-      throw toError(error);
-    }
+    // A cached key is decided without a promise to wait on.
+    const checked = check({
+      headers: c.req.raw.headers,
+      method: c.req.method,
+      path: () => matchedRoute(c),
+      // A keyscope further along this request's handlers, with its own requirement, decides.
+      project: project ?? (() => projectRuleOf(c.req.matchedRoutes.slice(c.req.routeIndex + 1).map((route) => route.handler))),
+      // Stacked keyscope middlewares authenticate this request once.
+      request: c.req.raw,
+      clientIp: clientIp && (() => clientIp(c)),
+    });
+    const result = 'then' in checked ? await checked : checked;
     if (result.ok) {
       c.set('auth', result.auth);
       const { headers } = result;

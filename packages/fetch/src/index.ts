@@ -1,4 +1,4 @@
-import { checkOf, toError, type AuthContext, type AuthError, type AuthResult, type Keyscope, type ProjectRequirement } from '@keyscope/core';
+import { checkOf, type AuthContext, type AuthError, type Keyscope, type ProjectRequirement } from '@keyscope/core';
 
 /** Options of {@link authenticateRequest}. */
 export interface AuthenticateRequestOptions {
@@ -27,14 +27,9 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 export async function authenticateRequest(ks: Keyscope, request: Request, options: AuthenticateRequestOptions = {}): Promise<RequestAuthResult> {
   const path = options.path ?? new URL(request.url).pathname;
   const input = { headers: request.headers, method: request.method, path, project: options.project, request, clientIp: options.clientIp };
-  let result: AuthResult;
-  try {
-    // A cached key is decided without a promise to wait on (see checkOf).
-    const checked = checkOf(ks)(input);
-    result = 'then' in checked ? await checked : checked;
-  } catch (error) {
-    throw toError(error);
-  }
+  // A cached key is decided without a promise to wait on (see checkOf).
+  const checked = checkOf(ks)(input);
+  const result = 'then' in checked ? await checked : checked;
   return result.ok ? { ok: true, auth: result.auth, headers: result.headers ?? NO_HEADERS } : { ok: false, response: problemResponse(result.error) };
 }
 
