@@ -22,6 +22,12 @@ export interface CachedKey {
   /** Until when the cache may answer with this entry, in ms after the cache's creation (a small integer). */
   cachedUntil: number;
   /**
+   * The owner's "owned" answers in the ownership cache (project → until when), once one of them
+   * let this key through: a warm check of a project reads it directly instead of looking the owner
+   * up. `null` until then. See `OwnershipCache.ownsFor`.
+   */
+  ownerAnswers: Map<string, number> | null;
+  /**
    * Only on a key with limits of its own, or a rotated one (so an unlimited key's entry is no
    * bigger): its rate limit, whether it has a quota (counted in the store on every request), and
    * the id they are counted under (its line's first key: see `KeyRecord.limitsFrom`).
@@ -39,6 +45,7 @@ export function cachedKey(record: AuthKeyRecord): CachedKey {
     // A project-level record without a project (a broken row) is refused, never widened to its owner's account.
     refusedFrom: record.revokedAt !== null || (record.level === 'project' && !record.projectId) ? 0 : record.expiresAt === null ? null : record.expiresAt.getTime(),
     cachedUntil: 0,
+    ownerAnswers: null,
   };
   const rate = record.rateLimit ?? null;
   const quota = record.quota != null;

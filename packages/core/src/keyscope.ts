@@ -296,7 +296,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     }
     if (projectId === null) return admit(input, entry, level, null, at);
     // The owner must own the project, today: for a project key too, whose project may have moved.
-    const owned = ownership.owns(entry.ownerId, projectId, at);
+    const owned = ownership.ownsFor(entry, projectId, at);
     if (owned === true) return admit(input, entry, level, projectId, at);
     if (owned === false) return refuse.forbidden;
     return owned.then(

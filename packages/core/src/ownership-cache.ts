@@ -28,7 +28,9 @@ export class OwnershipCache {
     timeoutMs: number,
     private readonly now: () => number,
   ) {
-    this.owned = new LRUCache({ max: limits.max });
+    // An owner's answers leaving the cache (evicted, deleted, cleared) are emptied, so that a key
+    // entry still holding them (see ownsFor) finds nothing there and asks the cache again.
+    this.owned = new LRUCache({ max: limits.max, dispose: (projects) => projects.clear() });
     this.notOwned = new LRUCache({ max: limits.negativeMax });
     this.reads = new SharedReads(timeoutMs);
   }
@@ -61,6 +63,25 @@ export class OwnershipCache {
         }
       },
     );
+  }
+
+  /**
+   * {@link owns} for a cached key: `holder.ownerAnswers` keeps the owner's "owned" answers (the
+   * very map this cache holds, emptied when it leaves the cache, and edited by every
+   * invalidation), so a project it confirmed is read there without looking the owner up again.
+   */
+  ownsFor(holder: { ownerId: string; ownerAnswers: Map<string, number> | null }, projectId: string, now: number): boolean | Promise<boolean> {
+    const until = holder.ownerAnswers?.get(projectId);
+    if (until !== undefined && until > now) return true;
+    const owned = this.owns(holder.ownerId, projectId, now);
+    if (owned === true) holder.ownerAnswers = this.owned.peek(holder.ownerId) ?? null;
+    else if (owned !== false) {
+      return owned.then((yes) => {
+        if (yes) holder.ownerAnswers = this.owned.peek(holder.ownerId) ?? null;
+        return yes;
+      });
+    }
+    return owned;
   }
 
   private remember(ownerId: string, projectId: string, until: number): void {

@@ -478,7 +478,7 @@ function entryOf(payload: JWTPayload): CachedKey | null {
   // A signed key must expire: a finite exp within what a Date can hold (1e400 parses to Infinity).
   if (typeof name !== 'string' || name === '' || name.length > 64 || typeof exp !== 'number' || !(exp * 1000 <= MAX_TIME)) return null;
   if (lvl === 'user' ? pid !== undefined : lvl !== 'project' || typeof pid !== 'string' || !ID_PATTERN.test(pid)) return null;
-  return { id: jti, name, ownerId: sub, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0 };
+  return { id: jti, name, ownerId: sub, projectId: lvl === 'project' ? (pid as string) : null, refusedFrom: exp * 1000, cachedUntil: 0, ownerAnswers: null };
 }
 
 /**

@@ -5,6 +5,25 @@ import { deferred, headers, setup } from './helpers.js';
 const code = (result: AuthResult) => (result.ok ? 'ok' : result.error.code);
 
 describe('cache', () => {
+  it("a key's warm project check follows a project moved while its owner's answers were out of the ownership cache", async () => {
+    const { ks, store } = await setup({ cache: { max: 2 } });
+    store.addProject({ id: 'proj_x', ownerId: 'owner-x', name: 'X' });
+    store.addProject({ id: 'proj_y', ownerId: 'owner-y', name: 'Y' });
+    const [a, b, c] = await Promise.all(['demo-user', 'owner-x', 'owner-y'].map((ownerId) => ks.keys.create({ ownerId, name: ownerId, level: 'user' })));
+    const ask = async (key: string, projectId: string) => code(await ks.authenticate({ headers: headers(key, projectId), path: '/sites' }));
+    expect(await ask(a!.key, 'proj_alpha')).toBe('ok');
+    expect(await ask(b!.key, 'proj_x')).toBe('ok');
+    // Answered from what a's entry holds: the ownership cache is not touched, so demo-user is its oldest owner.
+    expect(await ask(a!.key, 'proj_alpha')).toBe('ok');
+    // A third owner: b's key and demo-user's answers leave their caches; a's key stays.
+    expect(await ask(c!.key, 'proj_y')).toBe('ok');
+    const reads = store.findCalls;
+    store.addProject({ id: 'proj_alpha', ownerId: 'owner-x', name: 'Alpha' });
+    ks.invalidateProject('proj_alpha');
+    expect(await ask(a!.key, 'proj_alpha')).toBe('project_forbidden');
+    expect(store.findCalls).toBe(reads);
+  });
+
   it('a warm key makes no further store call', async () => {
     const { ks, store, user } = await setup();
     for (let i = 0; i < 5; i++) expect(code(await ks.authenticate({ headers: headers(user.key), path: '/validate' }))).toBe('ok');

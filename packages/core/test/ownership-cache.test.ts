@@ -62,4 +62,47 @@ describe('OwnershipCache (owner first, then project)', () => {
     expect(await cache.owns('u1', 'p2', 0)).toBe(true);
     expect(calls.filter((c) => c === 'u1/p2')).toHaveLength(2);
   });
+  describe('ownsFor: a key entry holding its owner\'s answers', () => {
+    const holder = (ownerId: string) => ({ ownerId, ownerAnswers: null as Map<string, number> | null });
+
+    it('reads a confirmed project from the answers it holds, without the directory, until the deadline', async () => {
+      const { dir, calls } = directory();
+      const cache = new OwnershipCache(dir, limits, 1_000, () => 0);
+      const key = holder('u1');
+      expect(await cache.ownsFor(key, 'p0', 0)).toBe(true);
+      expect(key.ownerAnswers?.get('p0')).toBe(60_000);
+      expect(cache.ownsFor(key, 'p0', 59_999)).toBe(true);
+      expect(calls).toEqual(['u1/p0']);
+      expect(await cache.ownsFor(key, 'p0', 60_000)).toBe(true);
+      expect(calls).toEqual(['u1/p0', 'u1/p0']);
+      // Not owned is never read from what it holds.
+      expect(await cache.ownsFor(key, 'q0', 0)).toBe(false);
+    });
+
+    it('sees invalidate(projectId) and invalidate() at once', async () => {
+      const { dir, owners } = directory();
+      const cache = new OwnershipCache(dir, limits, 1_000, () => 0);
+      const key = holder('u1');
+      expect(await cache.ownsFor(key, 'p1', 0)).toBe(true);
+      expect(await cache.ownsFor(key, 'p2', 0)).toBe(true);
+      owners.set('p1', 'u2');
+      cache.invalidate('p1');
+      expect(await cache.ownsFor(key, 'p1', 0)).toBe(false);
+      owners.set('p2', 'u2');
+      cache.invalidate();
+      expect(await cache.ownsFor(key, 'p2', 0)).toBe(false);
+    });
+
+    it("an owner's answers pushed out of the cache are emptied: an invalidation while they were out still counts", async () => {
+      const { dir, owners } = directory();
+      const cache = new OwnershipCache(dir, { ...limits, max: 1 }, 1_000, () => 0);
+      const key = holder('u1');
+      expect(await cache.ownsFor(key, 'p1', 0)).toBe(true);
+      // u2 takes the only place: u1's answers leave the cache (the key still holds them).
+      expect(await cache.ownsFor(holder('u2'), 'q0', 0)).toBe(true);
+      owners.set('p1', 'u2');
+      cache.invalidate('p1');
+      expect(await cache.ownsFor(key, 'p1', 0)).toBe(false);
+    });
+  });
 });
