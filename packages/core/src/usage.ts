@@ -114,8 +114,16 @@ export class UsageRecorder {
   private async drain(): Promise<void> {
     // A tick first: the caller's synchronous work (and a request's response) goes before I/O.
     await undefined;
-    while (this.size > 0) {
-      const batch = this.take(this.maxBatch);
+    // The whole backlog in primary-key order (oldest day first, then key id), cut into batches.
+    // Batches of keys spread at random over the table would each rewrite most of the store's
+    // usage pages (SQLite writes a page to its journal once per commit that touches it): in
+    // order, a flush writes each page about once, however many batches it takes, and two
+    // instances flushing at once lock rows in the same order. Nothing adds to the backlog while
+    // this runs (flush waits for it), so the order stays whole until a batch fails.
+    const order = this.inKeyOrder();
+    for (let start = 0; start < order.length; start += this.maxBatch) {
+      const batch = order.slice(start, start + this.maxBatch);
+      for (const slot of batch) this.remove(slot);
       try {
         await this.store.recordUsage(batch.map(({ keyId, day, count, lastUsedAt }) => ({ keyId, day, count, lastUsedAt: new Date(lastUsedAt) })));
       } catch (error) {
@@ -125,7 +133,7 @@ export class UsageRecorder {
         throw error;
       }
       // Let requests run between batches of a large backlog.
-      if (this.size > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (start + this.maxBatch < order.length) await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
 
@@ -143,20 +151,23 @@ export class UsageRecorder {
     }
   }
 
-  /** Remove and return up to `max` entries, oldest days first. */
-  private take(max: number): Slot[] {
+  /** Every backlog entry, oldest day first, then by key id (code-unit order: SQLite's for ids). */
+  private inKeyOrder(): Slot[] {
     const out: Slot[] = [];
     for (const day of this.sortedDays()) {
-      const slots = this.backlog.get(day)!;
-      for (const [keyId, slot] of slots) {
-        if (out.length === max) return out;
-        out.push(slot);
-        slots.delete(keyId);
-        this.size--;
-      }
-      this.backlog.delete(day);
+      const slots = [...this.backlog.get(day)!.values()];
+      slots.sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+      for (const slot of slots) out.push(slot);
     }
     return out;
+  }
+
+  /** Take one entry out of the backlog (being sent). */
+  private remove(slot: Slot): void {
+    const slots = this.backlog.get(slot.day)!;
+    slots.delete(slot.keyId);
+    this.size--;
+    if (slots.size === 0) this.backlog.delete(slot.day);
   }
 
   /** Drop the oldest days' entries (within a day, the earliest added) until the cap holds. */

@@ -149,6 +149,24 @@ describe('UsageRecorder backlog while the store fails', () => {
     expect(new Set(store.written.map((e) => e.keyId)).size).toBe(35);
   });
 
+  it('sends a flush in primary-key order across its batches: oldest day first, then key id', async () => {
+    const store = flakyStore(0);
+    let now = T0;
+    const recorder = new UsageRecorder(store, 60_000, () => now, { maxBatch: 4 });
+    // Keys recorded in a scrambled order, on two days (the first day's flush fails, so it waits).
+    const ids = Array.from({ length: 11 }, (_, i) => `key_${String.fromCharCode(97 + ((i * 7) % 11))}`);
+    store.fail(1);
+    for (const id of ids) recorder.record(id);
+    await expect(recorder.flush()).rejects.toThrow('store down');
+    now = T0 + DAY_MS;
+    for (const id of [...ids].reverse()) recorder.record(id);
+    await recorder.flush();
+    const sent = store.calls.slice(1).flat();
+    const expected = ['2026-03-01', '2026-03-02'].flatMap((day) => [...ids].sort().map((keyId) => `${day} ${keyId}`));
+    expect(sent.map((e) => `${e.day} ${e.keyId}`)).toEqual(expected);
+    expect(store.calls.slice(1).map((c) => c.length)).toEqual([4, 4, 4, 4, 4, 2]);
+  });
+
   it('counts recorded during an in-flight write that then fails are neither lost nor doubled', async () => {
     const written: UsageEntry[] = [];
     let release!: (ok: boolean) => void;
