@@ -7,7 +7,7 @@ export { SIGNED_KEY_TYPE } from './signed.js';
 export type { SignedKeyAlgorithm, SignedKeyOptions } from './signed.js';
 export type { KeyscopeOpenApi } from './openapi.js';
 export { MemoryStore } from './memory-store.js';
-export { authRecordFromRow, dateFromEpoch, narrowsFindKeyByHash, recordFromRow } from './types.js';
+export { AUTH_KEY_COLUMNS, authRecordFromRow, authRecordFromValues, dateFromEpoch, narrowsFindKeyByHash, recordFromRow } from './types.js';
 export { wholeNumberOption } from './options.js';
 export { finiteLimit, nextQuotaReset, quotaAt, quotaTime } from './limits.js';
 export type { KeyLimitsInput, KeyLimitsUpdate, Quota, QuotaRefill, QuotaTake, RateLimit } from './limits.js';
@@ -39,6 +39,7 @@ export type {
   AuthContext,
   AuthKeyRecord,
   AuthKeyRow,
+  AuthKeyValues,
   KeyAdminStore,
   KeyDenial,
   KeyKind,

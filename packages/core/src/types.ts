@@ -267,19 +267,19 @@ export function dateFromEpoch(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
 }
 
-/** A row's rate limit: both columns, or `null`. */
-function rateFromRow(row: AuthKeyRow): RateLimit | null {
-  return row.rate_limit == null || row.rate_window_ms == null ? null : { limit: Number(row.rate_limit), windowMs: Number(row.rate_window_ms) };
+/** A rate limit from its two columns: both, or `null`. */
+function rateOf(limit: number | null | undefined, windowMs: number | null | undefined): RateLimit | null {
+  return limit == null || windowMs == null ? null : { limit: Number(limit), windowMs: Number(windowMs) };
 }
 
-/** A row's quota, or `null` when `quota_limit` is. */
-function quotaFromRow(row: AuthKeyRow): Quota | null {
-  if (row.quota_limit == null) return null;
+/** A quota from its four columns, or `null` when `limit` is. */
+function quotaOf(limit: number | null | undefined, remaining: number | null | undefined, refill: string | null | undefined, resetAt: number | null | undefined): Quota | null {
+  if (limit == null) return null;
   return {
-    limit: Number(row.quota_limit),
-    remaining: Number(row.quota_remaining ?? 0),
-    refill: row.quota_refill === 'day' || row.quota_refill === 'month' ? row.quota_refill : null,
-    resetAt: row.quota_reset_at == null ? null : new Date(Number(row.quota_reset_at)),
+    limit: Number(limit),
+    remaining: Number(remaining ?? 0),
+    refill: refill === 'day' || refill === 'month' ? refill : null,
+    resetAt: resetAt == null ? null : new Date(Number(resetAt)),
   };
 }
 
@@ -298,9 +298,71 @@ export function authRecordFromRow(row: AuthKeyRow | undefined | null): AuthKeyRe
     projectId: row.project_id,
     expiresAt: dateFromEpoch(row.expires_at),
     revokedAt: dateFromEpoch(row.revoked_at),
-    rateLimit: rateFromRow(row),
-    quota: quotaFromRow(row),
+    rateLimit: rateOf(row.rate_limit, row.rate_window_ms),
+    quota: quotaOf(row.quota_limit, row.quota_remaining, row.quota_refill, row.quota_reset_at),
     limitsFrom: row.limits_from ?? null,
+  };
+}
+
+/**
+ * The columns {@link authRecordFromValues} reads, in the order it reads them: select them so
+ * (`AUTH_KEY_COLUMNS.join(', ')`) where rows come back as arrays.
+ */
+export const AUTH_KEY_COLUMNS = [
+  'id',
+  'name',
+  'owner_id',
+  'level',
+  'project_id',
+  'expires_at',
+  'revoked_at',
+  'rate_limit',
+  'rate_window_ms',
+  'quota_limit',
+  'quota_remaining',
+  'quota_refill',
+  'quota_reset_at',
+  'limits_from',
+] as const satisfies readonly (keyof AuthKeyRow)[];
+
+/** A row of {@link AUTH_KEY_COLUMNS} as an array, in that order; values after them (a hash, say) are ignored. */
+export type AuthKeyValues = readonly [
+  id: string,
+  name: string,
+  owner_id: string,
+  level: KeyLevel,
+  project_id: string | null,
+  expires_at: number | null,
+  revoked_at: number | null,
+  rate_limit: number | null | undefined,
+  rate_window_ms: number | null | undefined,
+  quota_limit: number | null | undefined,
+  quota_remaining: number | null | undefined,
+  quota_refill: 'day' | 'month' | null | undefined,
+  quota_reset_at: number | null | undefined,
+  limits_from: string | null | undefined,
+  ...rest: unknown[],
+];
+
+/**
+ * {@link authRecordFromRow} for a row read as an array (better-sqlite3's `raw()`, pg's
+ * `rowMode: 'array'`), which a driver builds faster than an object of named columns.
+ *
+ * @example return authRecordFromValues(db.prepare(`SELECT ${AUTH_KEY_COLUMNS.join(', ')} FROM keys WHERE hash = ?`).raw().get(hash))
+ */
+export function authRecordFromValues(values: AuthKeyValues | undefined | null): AuthKeyRecord | null {
+  if (!values) return null;
+  return {
+    id: values[0],
+    name: values[1],
+    ownerId: values[2],
+    level: values[3],
+    projectId: values[4],
+    expiresAt: dateFromEpoch(values[5]),
+    revokedAt: dateFromEpoch(values[6]),
+    rateLimit: rateOf(values[7], values[8]),
+    quota: quotaOf(values[9], values[10], values[11], values[12]),
+    limitsFrom: values[13] ?? null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { authRecordFromRow, dateFromEpoch, finiteLimit, KeyscopeError, narrowsFindKeyByHash, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
-import type { AuthKeyRecord, AuthKeyRow, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
+import { AUTH_KEY_COLUMNS, authRecordFromValues, dateFromEpoch, finiteLimit, KeyscopeError, narrowsFindKeyByHash, nextQuotaReset, quotaAt, quotaTime, recordFromRow, wholeNumberOption } from '@keyscope/core';
+import type { AuthKeyRecord, AuthKeyValues, KeyAdminStore, KeyDenial, KeyLimitsUpdate, KeyRecord, KeyRow, KeyUsage, Project, Quota, QuotaTake, RateLimit, StoreChange, UsageEntry } from '@keyscope/core';
 import { SqliteStoreError } from './errors.js';
 import { migrate, newerSchema, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
@@ -42,10 +42,12 @@ const KEY_COLUMNS =
 
 /**
  * What authentication reads (see `AuthKeyRecord`): no usage join, no display or creation
- * columns. A lookup of several hashes also reads each row's hash, to tell the rows apart.
+ * columns, read as arrays (better-sqlite3 builds an array row about 2 µs faster than an object of
+ * these 14 columns, a fifth of a cache miss). A lookup of several hashes also reads each row's
+ * hash, after them, to tell the rows apart.
  */
-const AUTH_COLUMNS =
-  'id, name, owner_id, level, project_id, expires_at, revoked_at, rate_limit, rate_window_ms, quota_limit, quota_remaining, quota_refill, quota_reset_at, limits_from';
+const AUTH_COLUMNS = AUTH_KEY_COLUMNS.join(', ');
+const AUTH_HASH = AUTH_KEY_COLUMNS.length;
 
 /**
  * What the other reads select: the decision's columns and the rest, with `last_used_at` as the
@@ -73,8 +75,10 @@ class HashLookups<Row, T> {
 
   constructor(
     private readonly one: Database.Statement<[string], Row>,
-    private readonly many: Database.Statement<[string], Row & { hash: string }>,
+    private readonly many: Database.Statement<[string], Row>,
     private readonly convert: (row: Row | undefined) => T | null,
+    /** The hash a row of `many` was found by. */
+    private readonly hashOf: (row: Row) => string,
   ) {}
 
   find(hash: string): Promise<T | null> {
@@ -94,8 +98,8 @@ class HashLookups<Row, T> {
         lookups[0]!.resolve(this.convert(this.one.get(lookups[0]!.hash)));
         return;
       }
-      const rows = new Map<string, Row & { hash: string }>();
-      for (const row of this.many.all(JSON.stringify(lookups.map((lookup) => lookup.hash)))) rows.set(row.hash, row);
+      const rows = new Map<string, Row>();
+      for (const row of this.many.all(JSON.stringify(lookups.map((lookup) => lookup.hash)))) rows.set(this.hashOf(row), row);
       for (const lookup of lookups) lookup.resolve(this.convert(rows.get(lookup.hash)));
     } catch (error) {
       for (const lookup of lookups) lookup.reject(error);
@@ -190,8 +194,8 @@ export class SqliteStore implements KeyAdminStore {
     }
 
     this.sql = statements(this.db);
-    this.fullLookups = new HashLookups(this.sql.byHash, this.sql.byHashes, recordFromRow);
-    this.authLookups = new HashLookups(this.sql.authByHash, this.sql.authByHashes, authRecordFromRow);
+    this.fullLookups = new HashLookups(this.sql.byHash, this.sql.byHashes, recordFromRow, (row) => row.hash);
+    this.authLookups = new HashLookups(this.sql.authByHash, this.sql.authByHashes, authRecordFromValues, (row) => row[AUTH_HASH] as string);
     const batch = this.db.transaction((entries: UsageEntry[]) => {
       for (const { keyId, day, count, lastUsedAt } of entries) {
         const at = lastUsedAt.getTime();
@@ -275,7 +279,7 @@ export class SqliteStore implements KeyAdminStore {
   }
 
   private readonly fullLookups: HashLookups<KeyRow, KeyRecord>;
-  private readonly authLookups: HashLookups<AuthKeyRow, AuthKeyRecord>;
+  private readonly authLookups: HashLookups<AuthKeyValues, AuthKeyRecord>;
 
   /** Is `projectId` a project of `ownerId`? Unknown projects answer `false`. */
   async ownsProject(ownerId: string, projectId: string): Promise<boolean> {
@@ -526,8 +530,8 @@ function statements(db: Database.Database) {
     byHash: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE hash = ?`),
     // Several hashes as one JSON array: one statement for any number of them, through the hash index.
     byHashes: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE hash IN (SELECT value FROM json_each(?))`),
-    authByHash: db.prepare<[string], AuthKeyRow>(`SELECT ${AUTH_COLUMNS} FROM keys WHERE hash = ?`),
-    authByHashes: db.prepare<[string], AuthKeyRow & { hash: string }>(`SELECT ${AUTH_COLUMNS}, hash FROM keys WHERE hash IN (SELECT value FROM json_each(?))`),
+    authByHash: db.prepare<[string], AuthKeyValues>(`SELECT ${AUTH_COLUMNS} FROM keys WHERE hash = ?`).raw(),
+    authByHashes: db.prepare<[string], AuthKeyValues>(`SELECT ${AUTH_COLUMNS}, hash FROM keys WHERE hash IN (SELECT value FROM json_each(?))`).raw(),
     byId: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE id = ?`),
     byOwner: db.prepare<[string], KeyRow>(`SELECT ${KEY_SELECT} FROM keys WHERE owner_id = ? ORDER BY created_at, rowid`),
     all: db.prepare<[], KeyRow>(`SELECT ${KEY_SELECT} FROM keys ORDER BY created_at, rowid`),
