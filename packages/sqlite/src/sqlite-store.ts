@@ -79,6 +79,8 @@ class HashLookups<Row, T> {
     private readonly convert: (row: Row | undefined) => T | null,
     /** The hash a row of `many` was found by. */
     private readonly hashOf: (row: Row) => string,
+    /** Called before the statements run: the store's held read transaction. */
+    private readonly read: () => void,
   ) {}
 
   find(hash: string): Promise<T | null> {
@@ -94,6 +96,7 @@ class HashLookups<Row, T> {
     if (lookups.length === 0) return;
     this.waiting = [];
     try {
+      this.read();
       if (lookups.length === 1) {
         lookups[0]!.resolve(this.convert(this.one.get(lookups[0]!.hash)));
         return;
@@ -112,6 +115,18 @@ class HashLookups<Row, T> {
  * timers (which replace the global) cannot hold a lookup back.
  */
 const defer: (run: () => void) => void = globalThis.setImmediate;
+const startTimer = globalThis.setTimeout;
+const stopTimer = globalThis.clearTimeout;
+
+/**
+ * How long the read transaction of a cache-miss lookup stays open for the lookups after it, in
+ * ms. Each read transaction takes and releases a lock on the -shm file (two fcntl calls: on a
+ * virtual machine, more than half the cost of an indexed read); a busy server's misses share one
+ * instead. What they cannot see meanwhile is another process's commit of the last few ms, which
+ * the watcher reports only every `watchIntervalMs` anyway; this store's own writes end the read
+ * first, so its lookups always see them.
+ */
+const READ_HOLD_MS = 5;
 
 /** A refill is due: the quota refills, and its reset time has come (as `quotaAt` in core decides). */
 const REFILL_DUE = 'quota_refill IS NOT NULL AND quota_reset_at IS NOT NULL AND quota_reset_at <= @at';
@@ -194,8 +209,8 @@ export class SqliteStore implements KeyAdminStore {
     }
 
     this.sql = statements(this.db);
-    this.fullLookups = new HashLookups(this.sql.byHash, this.sql.byHashes, recordFromRow, (row) => row.hash);
-    this.authLookups = new HashLookups(this.sql.authByHash, this.sql.authByHashes, authRecordFromValues, (row) => row[AUTH_HASH] as string);
+    this.fullLookups = new HashLookups(this.sql.byHash, this.sql.byHashes, recordFromRow, (row) => row.hash, this.holdRead);
+    this.authLookups = new HashLookups(this.sql.authByHash, this.sql.authByHashes, authRecordFromValues, (row) => row[AUTH_HASH] as string, this.holdRead);
     const batch = this.db.transaction((entries: UsageEntry[]) => {
       for (const { keyId, day, count, lastUsedAt } of entries) {
         const at = lastUsedAt.getTime();
@@ -360,6 +375,7 @@ export class SqliteStore implements KeyAdminStore {
   async consumeQuota(keyId: string, at: Date): Promise<QuotaTake | null> {
     const now = quotaTime(at);
     const values = { id: keyId, at: now, next_day: nextQuotaReset('day', now), next_month: nextQuotaReset('month', now) };
+    this.endRead();
     this.sql.syncNormal.run();
     let taken: QuotaRow | undefined;
     try {
@@ -414,6 +430,7 @@ export class SqliteStore implements KeyAdminStore {
    */
   async recordUsage(entries: UsageEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    this.endRead();
     this.db.pragma(`busy_timeout = ${this.usageBusyTimeoutMs}`);
     try {
       this.recordBatch(entries);
@@ -425,6 +442,7 @@ export class SqliteStore implements KeyAdminStore {
   /** A key's usage per UTC day (oldest first) and last use, or `null` if unknown. */
   async getUsage(id: string): Promise<KeyUsage | null> {
     // One read transaction, so the days and lastUsedAt come from the same batch.
+    this.endRead();
     return this.db.transaction(() => {
       const row = this.sql.byId.get(id);
       if (!row) return null;
@@ -444,6 +462,7 @@ export class SqliteStore implements KeyAdminStore {
     if (typeof listener !== 'function') throw new TypeError('subscribe(listener): listener must be a function');
     this.listeners.add(listener);
     if (!this.watcher && this.db.open) {
+      this.endRead();
       this.lastDataVersion = this.sql.dataVersion.get()!;
       this.lastGeneration = this.sql.generation.get()!;
       this.watcher = setInterval(() => this.poll(), this.watchIntervalMs);
@@ -460,6 +479,7 @@ export class SqliteStore implements KeyAdminStore {
     // Lookups already asked for are answered from the open file.
     this.fullLookups.answer();
     this.authLookups.answer();
+    this.endRead();
     this.stopWatching();
     this.listeners.clear();
     if (this.db.open) this.db.close();
@@ -471,6 +491,8 @@ export class SqliteStore implements KeyAdminStore {
    * bump apart from another process's that the watcher has not seen yet.
    */
   private write<T>(run: () => T): T {
+    // Inside the held read, better-sqlite3 would nest this in a savepoint, committed only with it.
+    this.endRead();
     return this.db.transaction(() => {
       if (!this.watcher) return run();
       const before = this.sql.generation.get();
@@ -499,6 +521,8 @@ export class SqliteStore implements KeyAdminStore {
   private poll(): void {
     let changed: boolean;
     try {
+      // A held read would keep showing the snapshot it began with, data_version included.
+      this.endRead();
       // data_version moves only when another connection commits; our own writes leave it.
       const dataVersion = this.sql.dataVersion.get()!;
       if (dataVersion === this.lastDataVersion) return;
@@ -513,6 +537,31 @@ export class SqliteStore implements KeyAdminStore {
     }
     if (changed) this.notify();
   }
+
+  /** The timer that ends the held read transaction; `undefined` when none is open. */
+  private holding: ReturnType<typeof setTimeout> | undefined;
+
+  /** Open the read transaction that lookups share for `READ_HOLD_MS`, unless one is open. */
+  private readonly holdRead = (): void => {
+    if (this.holding !== undefined || this.db.inTransaction) return;
+    this.sql.beginRead.run();
+    this.holding = startTimer(this.endRead, READ_HOLD_MS);
+    this.holding.unref?.();
+  };
+
+  /** End the held read transaction, if open: before any write, poll or other transaction. */
+  private readonly endRead = (): void => {
+    if (this.holding === undefined) return;
+    stopTimer(this.holding);
+    this.holding = undefined;
+    if (!this.db.open || !this.db.inTransaction) return;
+    try {
+      this.sql.endRead.run();
+    } catch {
+      // A read transaction has nothing to lose; it must not stay open under the next write.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    }
+  };
 
   private stopWatching(): void {
     if (this.watcher) clearInterval(this.watcher);
@@ -585,6 +634,8 @@ function statements(db: Database.Database) {
       'INSERT INTO projects (id, owner_id, name) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name',
     ),
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+    beginRead: db.prepare('BEGIN'),
+    endRead: db.prepare('COMMIT'),
     syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
     syncFull: db.prepare('PRAGMA synchronous = FULL'),
     generation: db.prepare<[], number>('SELECT generation FROM changes WHERE id = 1').pluck(),

@@ -825,6 +825,97 @@ describe('createProject and removeProject', () => {
   });
 });
 
+describe('the read transaction cache misses share', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** A store with one key, and that key's lookup just made: the read it opened is still held. */
+  async function holding() {
+    const filename = join(dir, 'keys.db');
+    const s = store(filename);
+    const admin = createKeyscope({ store: s, usage: false });
+    const { key, record } = await admin.keys.create({ ownerId: 'u1', name: 'held', level: 'user' });
+    await admin.close();
+    await s.addProject({ id: 'proj_a', ownerId: 'u1', name: 'A' });
+    expect((await s.findKeyForAuth(hashKey(key)))?.id).toBe(record.id);
+    return { s, filename, hash: hashKey(key), id: record.id };
+  }
+
+  it('lets every write through it commit at once, seen by another connection and by its own next lookup', async () => {
+    const { s, filename, hash, id } = await holding();
+    const other = raw(filename);
+    const row = () => other.prepare('SELECT revoked_at, expires_at, rate_limit FROM keys WHERE id = ?').get(id) as Record<string, number | null>;
+    const writes: [string, () => Promise<unknown>, () => unknown][] = [
+      ['revokeKey', () => s.revokeKey(id, new Date(1_000)), () => row().revoked_at],
+      ['setKeyExpiry', () => s.setKeyExpiry(id, new Date(2_000)), () => row().expires_at],
+      ['setKeyLimits', () => s.setKeyLimits(id, { rateLimit: { limit: 5, windowMs: 1_000 } }), () => row().rate_limit],
+      ['addProject', () => s.addProject({ id: 'proj_b', ownerId: 'u1', name: 'B' }), () => other.prepare("SELECT count(*) FROM projects WHERE id = 'proj_b'").pluck().get()],
+      ['denyKey', () => s.denyKey({ keyId: id, from: new Date(0), until: new Date(4_102_444_800_000) }), () => other.prepare('SELECT count(*) FROM key_denials').pluck().get()],
+      ['recordUsage', () => s.recordUsage([{ keyId: id, day: '2026-01-02', count: 3, lastUsedAt: new Date(3_000) }]), () => other.prepare('SELECT count FROM usage_days').pluck().get()],
+    ];
+    const seen: Record<string, unknown> = {};
+    for (const [name, write, read] of writes) {
+      // A lookup first, each time, so that a read is held when the write begins.
+      await s.findKeyForAuth(hash);
+      await write();
+      seen[name] = read();
+    }
+    expect(seen).toEqual({ revokeKey: 1_000, setKeyExpiry: 2_000, setKeyLimits: 5, addProject: 1, denyKey: 1, recordUsage: 3 });
+    const record = await s.findKeyForAuth(hash);
+    expect([record?.revokedAt?.getTime(), record?.expiresAt?.getTime(), record?.rateLimit?.limit]).toEqual([1_000, 2_000, 5]);
+    other.close();
+  });
+
+  it('takes a unit of a quota durably with a read held', async () => {
+    const { s, filename, hash, id } = await holding();
+    await s.setKeyLimits(id, { quota: { limit: 10, remaining: 10, refill: null, resetAt: null } });
+    await s.findKeyForAuth(hash);
+    expect(await s.consumeQuota(id, new Date())).toMatchObject({ granted: true, remaining: 9 });
+    const other = raw(filename);
+    expect(other.prepare('SELECT quota_remaining FROM keys WHERE id = ?').pluck().get(id)).toBe(9);
+    other.close();
+  });
+
+  it('sees another connection\'s change within a few ms, however many lookups keep coming', async () => {
+    const { s, filename, hash, id } = await holding();
+    const other = new Database(filename);
+    other.prepare("UPDATE keys SET name = 'renamed' WHERE id = ?").run(id);
+    const started = Date.now();
+    let name: string | undefined;
+    while (Date.now() - started < 1_000) {
+      name = (await s.findKeyForAuth(hash))?.name;
+      if (name === 'renamed') break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(name).toBe('renamed');
+    expect(Date.now() - started).toBeLessThan(200);
+    other.close();
+  });
+
+  it('lets the watcher report another connection\'s revocation while lookups keep coming', async () => {
+    const { s, filename, hash, id } = await holding();
+    const calls: unknown[][] = [];
+    s.subscribe((...args: unknown[]) => calls.push(args));
+    const other = new Database(filename);
+    other.prepare('UPDATE keys SET revoked_at = 1 WHERE id = ?').run(id);
+    const started = Date.now();
+    while (calls.length === 0 && Date.now() - started < 2_000) {
+      await s.findKeyForAuth(hash);
+      await sleep(1);
+    }
+    expect(calls).toEqual([[]]);
+    other.close();
+  });
+
+  it('ends when the file closes: nothing is left open', async () => {
+    const { s, filename } = await holding();
+    s.close();
+    const other = new Database(filename);
+    // A checkpoint that must wait for no reader finds none (and the file was closed cleanly).
+    expect(other.pragma('wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
+    other.close();
+  });
+});
+
 describe('usage writes while another process holds the write lock', () => {
   function holdLock(filename: string, forMs?: number) {
     const child = spawn(process.execPath, [HOLD_LOCK, filename, ...(forMs === undefined ? [] : [String(forMs)])], { stdio: ['pipe', 'pipe', 'inherit'] });
