@@ -116,6 +116,11 @@ export class AnswerCache {
   }
 }
 
+/** What the cache keeps of a store's answer. */
+function entryOf(record: AuthKeyRecord | null): CachedKey | typeof NOT_FOUND {
+  return record ? cachedKey(record) : NOT_FOUND;
+}
+
 /** Stored keys by SHA-256 hash (a `cacheRef`), read through to the store on a miss. */
 export class KeyCache {
   private readonly answers: AnswerCache;
@@ -143,11 +148,8 @@ export class KeyCache {
   load(hash: string): Promise<CachedKey | typeof NOT_FOUND> {
     return this.reads.read<CachedKey | typeof NOT_FOUND>(
       hash,
-      async () => {
-        // The narrower read where the store has one for its present findKeyByHash: the same answer, less to build.
-        const record = await readForAuth(this.store, hexOfCacheRef(hash));
-        return record ? cachedKey(record) : NOT_FOUND;
-      },
+      // The narrower read where the store has one for its present findKeyByHash: the same answer, less to build.
+      () => readForAuth(this.store, hexOfCacheRef(hash)).then(entryOf),
       (entry) => this.answers.set(hash, entry, this.now()),
     );
   }

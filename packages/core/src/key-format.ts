@@ -161,9 +161,13 @@ export function cacheRef(key: string): string | Promise<string> {
   return digestKey(key);
 }
 
+/** Node's Buffer where there is one: it writes the hex of a cache miss's ref in half the time of the loop below. */
+const NodeBuffer = (globalThis as { Buffer?: { from(text: string, encoding: 'latin1'): { toString(encoding: 'hex'): string } } }).Buffer;
+
 /** The lowercase hex SHA-256 a store looks up, from a {@link cacheRef} (which may be hex already). */
 export function hexOfCacheRef(ref: string): string {
   if (ref.length === 64) return ref;
+  if (NodeBuffer) return NodeBuffer.from(ref, 'latin1').toString('hex');
   let hex = '';
   for (let i = 0; i < ref.length; i++) hex += HEX[ref.charCodeAt(i)];
   return hex;

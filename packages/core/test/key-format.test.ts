@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { crc32, generateKey, hashKey, isWellFormedKey, keyLength, keyStart, KEY_CHECKSUM_LENGTH } from '../src/index.js';
 import { cacheRef, hexOfCacheRef } from '../src/key-format.js';
 
@@ -60,5 +60,16 @@ describe('key format', () => {
     }
     // A hex ref (Web Crypto runtimes cache by hex) goes to the store as it is.
     expect(hexOfCacheRef(hashKey('abc'))).toBe(hashKey('abc'));
+  });
+  it('writes the same hex without a global Buffer', async () => {
+    vi.stubGlobal('Buffer', undefined);
+    vi.resetModules();
+    try {
+      const fresh = await import('../src/key-format.js');
+      for (const key of ['abc', generateKey(), 'x'.repeat(256)]) expect(fresh.hexOfCacheRef(cacheRef(key) as string)).toBe(hashKey(key));
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
   });
 });
