@@ -81,7 +81,7 @@ export function renderMarkdown(result) {
   const out = [];
   out.push(`# keyscope benchmark — ${result.date.slice(0, 10)}${result.quick ? ' (quick run: indicative only)' : ''}`);
   out.push('');
-  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold.`);
+  out.push(`Node ${result.machine.node}, ${result.machine.cpus} CPUs; ${result.plan.rounds} interleaved round(s) of ${result.plan.duration} s after ${result.plan.warmup} s warm-up, each round starting one server later, ${result.plan.connections} connections, pipelining 1, loopback. Every server gets the same valid key, the 500th of the 1,000 the hand-written check and the peers hold.`);
   out.push('');
   if (cpuMeasured && rows.length > 0) {
     const tick = 1000 / result.cpu.clockTicks;

@@ -238,7 +238,11 @@ for (const [framework, variants] of Object.entries(VARIANTS)) {
   http[framework] = { rounds: [] };
   for (let round = 0; round < plan.rounds; round++) {
     const results = {};
-    for (const server of servers) {
+    // Each round starts one server later, so no server always runs in the same place or right
+    // after the same other: two copies of one Express server in the same rounds differed by a
+    // median of 13 % (the later one costlier), which a fixed order would charge to a variant.
+    const order = servers.map((_, i) => servers[(i + round) % servers.length]);
+    for (const server of order) {
       results[server.variant] = await measure(server, { headers: headersFor(validKey) });
       log(`${framework.padEnd(8)} round ${round + 1}/${plan.rounds} ${server.variant.padEnd(10)} ${Math.round(results[server.variant].rps).toLocaleString().padStart(7)} req/s${perRequest(results[server.variant])}`);
       if (results[server.variant].non2xx > 0) throw new Error(`${framework}/${server.variant} answered ${results[server.variant].non2xx} non-2xx`);
