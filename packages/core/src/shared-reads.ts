@@ -39,6 +39,9 @@ export class SharedReads {
   }
 }
 
+/** Milliseconds on a clock that never steps back (`Date.now` only where there is no `performance`). */
+const monotonic: () => number = typeof performance === 'object' && typeof performance?.now === 'function' ? () => performance.now() : Date.now;
+
 /** A call waiting in {@link Deadlines}, in the order the calls began. */
 interface Waiting {
   deadline: number;
@@ -54,7 +57,9 @@ interface Waiting {
  * call only, and when it fires, fails what is due and is set for the next. A timer of its own per
  * call, set and then cleared, cost about 1.4 µs of a cache miss (Node re-arms its libuv timer
  * whenever the earliest deadline changes). The timer is unref'd: a call in flight is someone
- * else's I/O, which keeps the process alive while it matters.
+ * else's I/O, which keeps the process alive while it matters. Deadlines are read on a monotonic
+ * clock: the wall clock can step back (NTP, a resumed VM) and would leave a hung call waiting for
+ * as long as the step.
  */
 export class Deadlines {
   private first: Waiting | undefined;
@@ -68,7 +73,7 @@ export class Deadlines {
   /** Run `read`; reject if it throws or takes longer than `ms`. */
   run<T>(read: () => Promise<T> | T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiting: Waiting = { deadline: Date.now() + this.ms, fail: reject, prev: this.last, next: undefined };
+      const waiting: Waiting = { deadline: monotonic() + this.ms, fail: reject, prev: this.last, next: undefined };
       if (this.last) this.last.next = waiting;
       else this.first = waiting;
       this.last = waiting;
@@ -92,7 +97,8 @@ export class Deadlines {
     const oldest = this.first;
     if (oldest === undefined) return;
     this.armedFor = oldest;
-    this.timer = setTimeout(this.expire, Math.max(0, oldest.deadline - Date.now()));
+    // Rounded up: a timer may fire up to a millisecond early, and the call it was set for fails then.
+    this.timer = setTimeout(this.expire, Math.min(this.ms, Math.max(0, Math.ceil(oldest.deadline - monotonic()))));
     this.timer.unref?.();
   }
 
@@ -101,7 +107,7 @@ export class Deadlines {
     const armed = this.armedFor;
     this.armedFor = undefined;
     if (armed?.fail) this.timeOut(armed);
-    const now = Date.now();
+    const now = monotonic();
     while (this.first !== undefined && this.first.deadline <= now) this.timeOut(this.first);
     this.arm();
   };

@@ -95,6 +95,24 @@ describe('Deadlines: store calls under one timeout, sharing one timer', () => {
     });
   });
 
+  it('fails each slow call within its time when the wall clock steps back', async () => {
+    const deadlines = new Deadlines(50);
+    const t0 = performance.now();
+    const first = outcome(deadlines.run(hang), t0);
+    await sleep(5);
+    const second = outcome(deadlines.run(hang), t0);
+    // An NTP step or a resumed VM: the wall clock goes back an hour while both calls wait.
+    const wall = Date.now.bind(Date);
+    const stepped = vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000);
+    try {
+      const gaveUp = sleep(1_000).then(() => ({ error: 'still waiting', at: performance.now() - t0 }));
+      const [a, b] = await Promise.all([Promise.race([first, gaveUp]), Promise.race([second, gaveUp])]);
+      expect([a.error, b.error]).toEqual(['store call exceeded 50 ms', 'store call exceeded 50 ms']);
+    } finally {
+      stepped.mockRestore();
+    }
+  });
+
   it('times out under fake timers that leave the clock alone', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const deadlines = new Deadlines(2_000);
