@@ -9,7 +9,7 @@ import { limitHeaders, MemoryRateLimiter, quotaRetryAfter, type RateLimiter, typ
 import { createRefusals, type AuthResult, type Refusal } from './refusals.js';
 import { opaqueResolver, type KeyResolver } from './resolvers.js';
 import { resolveSignedOptions, SignedKeys } from './signed.js';
-import { withTimeout } from './shared-reads.js';
+import { Deadlines } from './shared-reads.js';
 import { MemoryThrottle, throttleClient, type AttemptThrottle, type ThrottleVerdict } from './throttle.js';
 import type { AuthContext, KeyAdminStore, KeyLevel, Project, StoreChange } from './types.js';
 import { UsageRecorder } from './usage.js';
@@ -147,6 +147,8 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   const levelDefaults = rateDefaults.user !== null || rateDefaults.project !== null;
   // Made on first use: an API without limits allocates nothing for them.
   let limiter: RateLimiter | undefined = o.limits.limiter;
+  // A custom limiter's count and a quota unit are bounded like a store read.
+  const limitCalls = new Deadlines(o.storeTimeoutMs);
   const quotas = o.store as Partial<KeyAdminStore>;
 
   /** The client a throttle counts, or `undefined` when there is no throttle or no address. */
@@ -339,7 +341,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
       const counter = (limiter ??= new MemoryRateLimiter());
       try {
         const taken = counter.take(countedAs, rate, at);
-        verdict = 'then' in taken ? await withTimeout(() => taken, o.storeTimeoutMs) : taken;
+        verdict = 'then' in taken ? await limitCalls.run(() => taken) : taken;
         // A custom limiter's answer is checked like a store's: anything else is a failure, not a pass.
         if (verdict === null || typeof verdict !== 'object' || typeof verdict.allowed !== 'boolean') throw new TypeError(`the rate limiter answered ${String(verdict)}, not a RateVerdict`);
       } catch (error) {
@@ -352,7 +354,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     if (entry.limits?.quota === true) {
       try {
         if (typeof quotas.consumeQuota !== 'function') throw new TypeError('the store does not implement consumeQuota, so this key\'s quota cannot be counted');
-        take = await withTimeout(() => quotas.consumeQuota!(countedAs, new Date(at)), o.storeTimeoutMs);
+        take = await limitCalls.run(() => quotas.consumeQuota!(countedAs, new Date(at)));
       } catch (error) {
         emit?.({ type: 'limit_error', operation: 'consumeQuota', keyId: entry.id, error });
         return refuse.unavailable;

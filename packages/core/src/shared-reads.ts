@@ -130,14 +130,3 @@ export class Deadlines {
     waiting.prev = waiting.next = undefined;
   }
 }
-
-/** Run a store call; reject if it throws or takes longer than `ms`. */
-export function withTimeout<T>(read: () => Promise<T> | T, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`store call exceeded ${ms} ms`)), ms);
-    Promise.resolve()
-      .then(read)
-      .then(resolve, reject)
-      .finally(() => clearTimeout(timer));
-  });
-}

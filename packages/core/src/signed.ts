@@ -4,7 +4,7 @@ import { NOT_FOUND, type CachedKey } from './key-cache.js';
 import { digestKey, ID_PATTERN, MAX_TIME } from './key-format.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
-import { SharedReads, withTimeout } from './shared-reads.js';
+import { Deadlines, SharedReads } from './shared-reads.js';
 import type { KeyDenial, KeyLevel, KeyStore } from './types.js';
 
 type Jose = typeof import('jose');
@@ -494,13 +494,16 @@ class DenyList {
   /** Loads are numbered; an older one that finishes after a newer one is dropped. */
   private started = 0;
   private applied = 0;
+  private readonly deadlines: Deadlines;
 
   constructor(
     private readonly store: KeyStore,
     private readonly maxAgeMs: number,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.deadlines = new Deadlines(timeoutMs);
+  }
 
   denied(keyId: string, now: number): boolean | Promise<boolean> {
     if (now < this.freshUntil) return this.has(keyId, now);
@@ -524,7 +527,7 @@ class DenyList {
     const version = this.version;
     const number = ++this.started;
     const started = this.now();
-    const loading = withTimeout(() => this.store.listKeyDenials!(new Date(started)), this.timeoutMs)
+    const loading = this.deadlines.run(() => this.store.listKeyDenials!(new Date(started)))
       .then((entries: KeyDenial[]) => {
         if (number < this.applied) return;
         const from = new Map<string, number>();

@@ -13,6 +13,14 @@ async function outcome(call: Promise<unknown>, t0: number) {
   }
 }
 
+/** Two calls that never answer, the second begun `gap` ms after the first; outcomes timed from the first. */
+async function twoHanging(deadlines: Deadlines, gap: number) {
+  const t0 = performance.now();
+  const first = outcome(deadlines.run(hang), t0);
+  await sleep(gap);
+  return { t0, first, second: outcome(deadlines.run(hang), t0) };
+}
+
 describe('Deadlines: store calls under one timeout, sharing one timer', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -32,10 +40,7 @@ describe('Deadlines: store calls under one timeout, sharing one timer', () => {
 
   it('fails each slow call at its own deadline, not at an earlier call\'s', async () => {
     const deadlines = new Deadlines(60);
-    const t0 = performance.now();
-    const first = outcome(deadlines.run(hang), t0);
-    await sleep(40);
-    const second = outcome(deadlines.run(hang), t0);
+    const { t0, first, second } = await twoHanging(deadlines, 40);
     const fast = outcome(deadlines.run(() => sleep(5).then(() => 'fast')), t0);
     const [a, b, c] = await Promise.all([first, second, fast]);
     expect(a.error).toBe('store call exceeded 60 ms');
@@ -96,11 +101,7 @@ describe('Deadlines: store calls under one timeout, sharing one timer', () => {
   });
 
   it('fails each slow call within its time when the wall clock steps back', async () => {
-    const deadlines = new Deadlines(50);
-    const t0 = performance.now();
-    const first = outcome(deadlines.run(hang), t0);
-    await sleep(5);
-    const second = outcome(deadlines.run(hang), t0);
+    const { t0, first, second } = await twoHanging(new Deadlines(50), 5);
     // An NTP step or a resumed VM: the wall clock goes back an hour while both calls wait.
     const wall = Date.now.bind(Date);
     const stepped = vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000);
