@@ -36,7 +36,7 @@ export interface KoaRouterLike {
  * the middleware was given a requirement, or `rule` (the requirement of a keyscope on the route
  * ahead) gives one.
  */
-type Check = (ctx: Context, next: Next, path: string, rule?: ProjectRequirement) => unknown;
+type Check = (ctx: Context, next: Next, path: () => string, rule?: ProjectRequirement) => unknown;
 
 function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: ProjectRequirement | undefined } {
   const { project, onError, check: decide } = checkAdapterOptions(ks, options, 'throw');
@@ -76,7 +76,10 @@ function checker(ks: Keyscope, options: KeyscopeKoaOptions): Check & { project: 
 export function keyscope(ks: Keyscope, options: KeyscopeKoaOptions = {}): Middleware {
   const check = checker(ks, options);
   const middleware: Middleware = function keyscopeMiddleware(ctx, next) {
-    return check(ctx, next, pathBelow(dispatchPrefix(ctx, middleware), ctx.path));
+    // The router is looked at now, while it is running this middleware (and warns now); the path
+    // is read only if the core asks for it, when no `X-Project-ID` is sent.
+    const prefix = dispatchPrefix(ctx, middleware);
+    return check(ctx, next, () => pathBelow(prefix, ctx.path));
   };
   return withProjectRule(middleware, check.project);
 }
@@ -105,7 +108,7 @@ export function protectedRoutes(ks: Keyscope, router: KoaRouterLike, options: Ke
     // A route given as a RegExp has no template: then nothing is project-optional by path.
     const template = typeof route?.path === 'string' ? route.path : '';
     // A keyscope on that route with its own requirement decides: the more specific rule wins.
-    return check(ctx, () => dispatch(ctx, next), pathBelow(router.opts?.prefix, template), projectRuleOf(route?.stack ?? []));
+    return check(ctx, () => dispatch(ctx, next), () => pathBelow(router.opts?.prefix, template), projectRuleOf(route?.stack ?? []));
   };
 }
 

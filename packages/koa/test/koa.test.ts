@@ -186,6 +186,22 @@ describe('@keyscope/koa', () => {
     expect((await call(app, '/anything', { 'X-API-Key': userKey })).status).toBe(200);
     expect(options).toEqual(before);
   });
+  it('reads the path only when the core needs it: a request naming its project leaves it unread', async () => {
+    const middleware = keyscope(ks);
+    let reads = 0;
+    const context = (headers: Record<string, string>) =>
+      ({ req: { headers: { 'x-api-key': userKey, ...headers } }, method: 'GET', get path() { reads++; return '/validate'; }, state: {} }) as unknown as Koa.Context;
+    const named = context({ 'x-project-id': 'proj_a' });
+    await middleware(named, async () => {});
+    expect(named.state.auth).toMatchObject({ projectId: 'proj_a' });
+    expect(reads).toBe(0);
+    // Without a project, /validate is project-optional: decided on the path, read once.
+    const unnamed = context({});
+    await middleware(unnamed, async () => {});
+    expect(unnamed.state.auth).toMatchObject({ projectId: null });
+    expect(reads).toBe(1);
+  });
+
   it('a cached key goes on to next in the same turn, with no promise in between; a decision that throws is a rejected promise', async () => {
     const middleware = keyscope(ks, { project: 'optional' });
     // What the middleware reads of a context: the Node request's headers, method, path and state.
