@@ -1,7 +1,7 @@
 import type { CryptoKey as JoseCryptoKey, JSONWebKeySet, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { NOT_FOUND, type CachedKey } from './key-cache.js';
-import { digestKey, ID_PATTERN, MAX_TIME } from './key-format.js';
+import { cacheRef, ID_PATTERN, MAX_TIME } from './key-format.js';
 import type { KeyResolver } from './resolvers.js';
 import { wholeNumberOption } from './options.js';
 import { Deadlines, SharedReads } from './shared-reads.js';
@@ -312,7 +312,7 @@ export class SignedKeys implements KeyResolver {
 
   /** The hash of the token's signature (its last 86 characters); the entry it finds is checked against the rest. */
   ref(key: string): string | Promise<string> {
-    return digestKey(key.slice(-SIGNATURE_LENGTH));
+    return cacheRef(key.slice(-SIGNATURE_LENGTH));
   }
 
   /**
