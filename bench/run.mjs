@@ -25,9 +25,14 @@ const quick = process.argv.includes('--quick');
 // window caught by the machine's noise cannot decide it. Their warm-up can be short: the server
 // has been through its prewarm and the rounds by then, and a scenario's own path is compiled
 // within the first round's warm-up.
+// rounds and duration: many short windows rather than a few long ones. On a shared machine a
+// server's CPU per request can jump by half for a stretch of seconds; with 15 rounds of 3 s such
+// a stretch spoils a few windows of each server, which the median of rounds leaves out, where
+// with 5 rounds of 10 s it decided a median. The warm-up before each window only reconnects:
+// the prewarm has compiled the server's paths.
 const plan = quick
   ? { rounds: 1, prewarm: 10_000, warmup: 1, duration: 1, scenarioRounds: 1, scenarioWarmup: 1, scenarioDuration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
-  : { rounds: 5, prewarm: 30_000, warmup: 3, duration: 10, scenarioRounds: 3, scenarioWarmup: 1, scenarioDuration: 6, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
+  : { rounds: 15, prewarm: 30_000, warmup: 1, duration: 3, scenarioRounds: 7, scenarioWarmup: 1, scenarioDuration: 3, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
 // noop (a middleware that only calls next) is the control: what one layer costs, and how far
 // two servers doing the same work differ in a round. On Fastify `hand` is a synchronous hook
 // that calls done(), and `hand-async` the same check in an async hook (keyscope's shape).
@@ -47,7 +52,7 @@ const PEERS = { express: 'passport-headerapikey', fastify: '@fastify/bearer-auth
 // A partial run, quick or not, never replaces a complete quick run's files.
 const outName = only ? 'partial' : quick ? 'quick' : 'latest';
 // The store comparison runs on one framework: the store path is the same code under all four
-// (the adapters call one authenticate()), and 4 × 4 × 13 s per round would add ~17 min to the
+// (the adapters call one authenticate()), and running it on the other three would add ~17 min to the
 // full run. Fastify: the fastest server here, so the store's cost shows most.
 const STORE_FRAMEWORK = 'fastify';
 // A PostgreSQL server to create (and drop) a scratch schema in; never DATABASE_URL, so the
