@@ -25,6 +25,8 @@ const dash = '—';
 const ranged = (s, digits = 2) => (s.min === s.max ? fmt(s.median, digits) : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`);
 // Runs before the scenarios had rounds stored one window per scenario: read that as one round.
 const scenarioRounds = (scenarios) => scenarios.rounds ?? [scenarios];
+/** The valid-key window a scenario's ratio is taken against: the one paired with it, else (older runs) the round's. */
+const validFor = (round, name) => round[name].pairedValid ?? round.valid;
 
 /**
  * Per framework and variant: the server's CPU µs per request and req/s (median and spread of
@@ -136,7 +138,7 @@ export function renderMarkdown(result) {
   out.push('## Targets');
   out.push('');
   if (cpuMeasured) {
-    out.push('The throughput targets are judged on CPU per request: the reference\'s µs ÷ keyscope\'s (the req/s ratio a server limited by nothing but its own CPU would show, median of the same-round ratios); the measured req/s ratio is beside it. The flood and cold-path targets likewise: valid-key µs ÷ the scenario\'s, taken within each scenario round, then the median, the range of rounds in brackets.');
+    out.push('The throughput targets are judged on CPU per request: the reference\'s µs ÷ keyscope\'s (the req/s ratio a server limited by nothing but its own CPU would show, median of the same-round ratios); the measured req/s ratio is beside it. The flood and cold-path targets likewise: valid-key µs ÷ the scenario\'s, taken within each scenario round (within its pair of windows, where the run paired them), then the median, the range of rounds in brackets.');
     out.push('');
   }
   out.push('| target | measured | |');
@@ -176,8 +178,8 @@ export function renderMarkdown(result) {
     const rounds = scenarioRounds(scenarios);
     // Valid key ÷ scenario within each round, by CPU (µs the other way round) and by req/s.
     const toValid = (name) => ({
-      cpu: cpuMeasured && rounds.every((r) => r.valid.cpuUs != null && r[name].cpuUs != null) ? spread(rounds.map((r) => r.valid.cpuUs / r[name].cpuUs)) : null,
-      rps: spread(rounds.map((r) => r[name].rps / r.valid.rps)),
+      cpu: cpuMeasured && rounds.every((r) => validFor(r, name).cpuUs != null && r[name].cpuUs != null) ? spread(rounds.map((r) => validFor(r, name).cpuUs / r[name].cpuUs)) : null,
+      rps: spread(rounds.map((r) => r[name].rps / validFor(r, name).rps)),
     });
     const judged = ({ cpu, rps }, min) => (cpu ? [`${ranged(cpu)} by CPU; ${ranged(rps)} by req/s`, cpu.median >= min] : [`${ranged(rps)} by req/s`, rps.median >= min]);
     const floodCalls = rounds.map((r) => r.badChecksum.storeCalls);
@@ -205,8 +207,11 @@ export function renderMarkdown(result) {
   out.push(
     scenarioCount > 1
       ? `After the rounds, on the same server: ${scenarioCount} interleaved rounds of the four scenarios, each a window of ${scenarioDuration} s after ${scenarioWarmup} s warm-up, every round starting one scenario later (the unknown-key flood warms up on other unknown keys; the cold path walks its keys in one cycle through all rounds). ` +
-          'Ratios to the valid key are taken within a round; each cell is the median of rounds, the range in brackets; CPU µs/req as above.'
-      : `After the rounds, on the same server: one window each, ${scenarioDuration} s after ${scenarioWarmup} s warm-up (the unknown-key flood warms up on other unknown keys); CPU µs/req as above.`,
+          (withScenarios.some((h) => scenarioRounds(h.scenarios)[0].badChecksum?.pairedValid)
+            ? 'Each scenario window has a valid-key window of its own right beside it (which comes first alternates by round), and its ratio is taken within that pair; the valid-key row is each round\'s first valid window. '
+            : 'Ratios to the valid key are taken within a round. ') +
+          'Each cell is the median of rounds, the range in brackets; CPU µs/req as above.'
+      : `After the rounds, on the same server: one window each, ${scenarioDuration} s after ${scenarioWarmup} s warm-up (the unknown-key flood warms up on other unknown keys; a run that pairs windows gives each scenario a valid-key window of its own beside it); CPU µs/req as above.`,
   );
   out.push('');
   out.push('| framework | scenario | CPU µs/req | CPU ÷ valid key | req/s | ÷ valid key | p99 ms (median) | store calls |');
@@ -217,9 +222,9 @@ export function renderMarkdown(result) {
     const rounds = scenarioRounds(scenarios);
     for (const [key, name] of Object.entries(names)) {
       const of = (f) => spread(rounds.map(f));
-      const cpu = rounds.every((r) => r[key].cpuUs != null && r.valid.cpuUs != null) ? [ranged(of((r) => r[key].cpuUs), 1), ranged(of((r) => r[key].cpuUs / r.valid.cpuUs))] : [dash, dash];
+      const cpu = rounds.every((r) => r[key].cpuUs != null && validFor(r, key).cpuUs != null) ? [ranged(of((r) => r[key].cpuUs), 1), ranged(of((r) => r[key].cpuUs / validFor(r, key).cpuUs))] : [dash, dash];
       out.push(
-        `| ${framework} | ${name} | ${cpu.join(' | ')} | ${ranged(of((r) => r[key].rps), 0)} | ${ranged(of((r) => r[key].rps / r.valid.rps))} | ${median(rounds.map((r) => r[key].p99))} | ${ranged(of((r) => r[key].storeCalls), 0)} |`,
+        `| ${framework} | ${name} | ${cpu.join(' | ')} | ${ranged(of((r) => r[key].rps), 0)} | ${ranged(of((r) => r[key].rps / validFor(r, key).rps))} | ${median(rounds.map((r) => r[key].p99))} | ${ranged(of((r) => r[key].storeCalls), 0)} |`,
       );
     }
   }

@@ -32,7 +32,7 @@ const quick = process.argv.includes('--quick');
 // the prewarm has compiled the server's paths.
 const plan = quick
   ? { rounds: 1, prewarm: 10_000, warmup: 1, duration: 1, scenarioRounds: 1, scenarioWarmup: 1, scenarioDuration: 1, connections: 50, coldKeys: 3_000, cacheMax: 1_000, memoryKeys: 20_000, microRounds: 2 }
-  : { rounds: 15, prewarm: 30_000, warmup: 1, duration: 3, scenarioRounds: 7, scenarioWarmup: 1, scenarioDuration: 3, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
+  : { rounds: 15, prewarm: 30_000, warmup: 1, duration: 3, scenarioRounds: 9, scenarioWarmup: 1, scenarioDuration: 2, connections: 50, coldKeys: 100_000, cacheMax: 10_000, memoryKeys: 100_000, microRounds: 5 };
 // noop (a middleware that only calls next) is the control: what one layer costs, and how far
 // two servers doing the same work differ in a round. On Fastify `hand` is a synchronous hook
 // that calls done(), and `hand-async` the same check in an async hook (keyscope's shape).
@@ -280,19 +280,31 @@ async function scenarios(server) {
     ['cold', cold],
   ];
   const rounds = [];
+  const [valid, ...others] = sequence;
+  const window = async (round, [name, options, warmup = options]) => {
+    await load(server.port, { ...warmup, duration: plan.scenarioWarmup });
+    server.reset();
+    const m = await measured(server, options, plan.scenarioDuration);
+    const { storeCalls } = await server.stats();
+    log(`${server.framework.padEnd(8)} scenario round ${round + 1}/${plan.scenarioRounds} ${name.padEnd(12)} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${storeCalls} store calls`);
+    return { ...m, storeCalls };
+  };
   for (let round = 0; round < plan.scenarioRounds; round++) {
-    // Each round starts one scenario later, so none always runs right after the same other:
-    // what a window leaves behind (garbage to collect, a cache the cold path has churned) lands
-    // on a different scenario each round.
-    const order = sequence.map((_, i) => sequence[(i + round) % sequence.length]);
+    // Every scenario window is paired with a valid-key window right beside it, and its ratio is
+    // taken within the pair: the machine's slow stretches last seconds, so two adjacent windows
+    // share one far more often than two windows a minute apart do. Which comes first alternates
+    // by round, and each round starts one scenario later, so none always follows the same other
+    // (what a window leaves behind, garbage to collect or a cache the cold path has churned, lands
+    // on a different one each round).
     const results = {};
-    for (const [name, options, warmup = options] of order) {
-      await load(server.port, { ...warmup, duration: plan.scenarioWarmup });
-      server.reset();
-      const m = await measured(server, options, plan.scenarioDuration);
-      const { storeCalls } = await server.stats();
-      results[name] = { ...m, storeCalls };
-      log(`${server.framework.padEnd(8)} scenario round ${round + 1}/${plan.scenarioRounds} ${name.padEnd(12)} ${Math.round(m.rps).toLocaleString().padStart(7)} req/s${perRequest(m)}, ${storeCalls} store calls`);
+    for (let i = 0; i < others.length; i++) {
+      const scenario = others[(i + round) % others.length];
+      const pair = round % 2 === 0 ? [valid, scenario] : [scenario, valid];
+      const [first, second] = [await window(round, pair[0]), await window(round, pair[1])];
+      const [validWindow, scenarioWindow] = round % 2 === 0 ? [first, second] : [second, first];
+      results[scenario[0]] = { ...scenarioWindow, pairedValid: validWindow };
+      // The valid-key row: the round's first valid window.
+      results.valid ??= validWindow;
     }
     rounds.push(results);
   }
