@@ -27,7 +27,8 @@ export interface AuthInput {
   /**
    * Request path (query allowed), or the matched route's path template, matched exactly against
    * `projectOptionalPaths`. A function is called only when the project rule needs it (a
-   * user-level key without a project header, on a route whose requirement is not given).
+   * user-level key without a project header, on a route whose requirement is not given), or
+   * before a decision waits, so that it is made on the request as it arrived.
    */
   path?: string | (() => string | undefined);
   /**
@@ -230,7 +231,25 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const resolver: KeyResolver = signed !== undefined && signed.fits(key) ? signed : opaque;
     if (!resolver.worthHashing(key)) return refuseKey(input);
     const ref = resolver.ref(key);
-    return typeof ref === 'string' ? resolve(input, trace, resolver, key, ref) : ref.then((digest) => resolve(input, trace, resolver, key, digest));
+    if (typeof ref === 'string') return resolve(input, trace, resolver, key, ref);
+    const arrived = asArrived(input);
+    return ref.then((digest) => resolve(arrived, trace, resolver, key, digest));
+  }
+
+  /**
+   * `input` with what the project rule reads of it (the `X-Project-ID` header, and the path or
+   * rule when that is absent) taken now. A decision that goes on after an await (a store read, a
+   * hash on Web Crypto, a deny-list load) then sees the request as it arrived, as a cached decision
+   * does, whatever other middleware changes meanwhile; the same request never gets two answers.
+   */
+  function asArrived(input: AuthInput): AuthInput {
+    const header = readHeader(input.headers, projectHeader);
+    const headers: Record<string, string | string[] | undefined> = Object.create(null);
+    if (header !== undefined) {
+      headers[projectHeader] = header;
+      return { ...input, headers };
+    }
+    return { ...input, headers, project: projectOptional(input) ? 'optional' : 'required', path: undefined };
   }
 
   /** 2. Resolve: the cache, else (offline checks first, then the throttle) the store or the signature. */
@@ -245,7 +264,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const client = clientOf(input);
     const wait = client === undefined ? 0 : throttle!.retryAfter(client, at);
     if (wait > 0) return refuse.tooMany(wait);
-    return load(input, trace, resolver, key, ref);
+    return load(asArrived(input), trace, resolver, key, ref);
   }
 
   async function load(input: AuthInput, trace: Trace | undefined, resolver: KeyResolver, key: string, ref: string): Promise<AuthResult> {
@@ -270,6 +289,7 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
     const refused = resolver.refused(entry, at);
     if (refused === false) return placeProject(input, entry, at);
     if (refused === true) return refuseKey(input);
+    input = asArrived(input);
     return refused.then(
       (denied) => (denied ? refuseKey(input) : placeProject(input, entry, at)),
       (error: unknown) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyscope, type AuthInput, type AuthResult, type KeyscopeEvent } from '../src/index.js';
-import { headers, setup } from './helpers.js';
+import { deferred, headers, setup } from './helpers.js';
 
 /** The result `check` gave in this turn; fails the test when it gave a promise instead. */
 function now(result: AuthResult | Promise<AuthResult>): AuthResult {
@@ -108,4 +108,57 @@ describe('check: the decision itself when nothing needs waiting for, a promise w
     expect(() => ks.check(input)).toThrow('route table broken');
     await expect(ks.authenticate(input)).rejects.toThrow('route table broken');
   });
+});
+
+describe('a decision that waits sees the request as it arrived', () => {
+  // What other middleware may change on the request while the key is read from the store. The
+  // cached decision of the same request, as it arrived, is what the first one must answer too.
+  const rows: Array<{ name: string; arrived: () => { input: AuthInput; change: () => void } }> = [
+    {
+      name: 'the path turns project-optional',
+      arrived: () => {
+        let path = '/sites';
+        return { input: { headers: {}, path: () => path }, change: () => void (path = '/validate') };
+      },
+    },
+    {
+      name: 'the project rule turns optional',
+      arrived: () => {
+        let rule: 'required' | 'optional' = 'required';
+        return { input: { headers: {}, path: '/sites', project: () => rule }, change: () => void (rule = 'optional') };
+      },
+    },
+    {
+      name: 'an unowned X-Project-ID is taken away on a project-optional path',
+      arrived: () => {
+        const sent: Record<string, string> = { 'x-project-id': 'proj_gamma' };
+        return { input: { headers: sent, path: '/validate' }, change: () => void delete sent['x-project-id'] };
+      },
+    },
+  ];
+  for (const { name, arrived } of rows) {
+    it(`${name} during the store read: the answer is the one for the request as it arrived`, async () => {
+      const { ks, store, user } = await setup();
+      const withKey = (input: AuthInput): AuthInput => {
+        // The key header joins the request's own headers object, so a change to it is seen.
+        (input.headers as Record<string, string>)['x-api-key'] = user.key;
+        return input;
+      };
+      const read = deferred();
+      store.gate = read.promise;
+      const first = withKey(arrived().input);
+      const { input: raced, change } = arrived();
+      withKey(raced);
+      const pending = later(ks.check(raced));
+      change();
+      read.resolve();
+      const late = await pending;
+      store.gate = undefined;
+      // The same request as it arrived, now from the cache: decided in this turn.
+      const cached = now(ks.check(first));
+      expect(codeOf(late)).toBe(codeOf(cached));
+      expect(codeOf(late)).not.toBe('ok');
+      expect(store.findCalls).toBe(1);
+    });
+  }
 });

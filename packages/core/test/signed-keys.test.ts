@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { CompactEncrypt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyscope, generateKey, MemoryStore, type AuthResult, type KeyscopeEvent, type KeyscopeOptions, type SignedKeyOptions } from '../src/index.js';
+import { deferred } from './helpers.js';
 
 const ISSUER = 'https://api.example.test';
 const AUDIENCE = 'example-api';
@@ -368,3 +369,29 @@ describe('a remote JWKS, rotated mid-test', () => {
     expect(code(await ks.authenticate(request(newToken, 'proj_a')))).toBe('ok');
   });
 });
+
+describe('signed keys: a decision waiting on the deny-list', () => {
+  it('sees the request as it arrived, whatever changes while the deny-list loads', async () => {
+    const store = seededStore();
+    const ks = keyscopeWith(store, await pair('k-arrived'));
+    const { key, record } = await ks.keys.createSigned({ ownerId: 'usr_1', name: 'arrived', level: 'user', expiresIn: 3_600_000 });
+    let path = '/sites';
+    const input = { headers: { 'x-api-key': key }, path: () => path };
+    expect(code(await ks.authenticate(input))).toBe('project_required');
+    // A change somewhere: the deny-list is reloaded before the next decision, which waits for it.
+    ks.invalidate(record.id);
+    const load = deferred();
+    const list = store.listKeyDenials.bind(store);
+    store.listKeyDenials = async (at) => {
+      await load.promise;
+      return list(at);
+    };
+    const pending = ks.check(input);
+    expect('then' in pending).toBe(true);
+    path = '/validate';
+    load.resolve();
+    expect(code(await pending)).toBe('project_required');
+    await ks.close();
+  });
+});
+

@@ -70,6 +70,8 @@ describe('a lazy project requirement', () => {
     const { ks, user, project } = await setup();
     let asked = 0;
     const lazy = (answer: 'optional' | 'required' | undefined) => () => (asked++, answer);
+    // Both keys cached: a decision that waits for the store asks before it waits (below).
+    for (const key of [project.key, user.key]) await ks.authenticate({ headers: headers(key, 'proj_alpha'), path: '/sites' });
     await ks.authenticate({ headers: headers(project.key), path: '/sites', project: lazy('required') });
     await ks.authenticate({ headers: headers(user.key, 'proj_alpha'), path: '/sites', project: lazy('required') });
     expect(asked).toBe(0);
@@ -78,5 +80,9 @@ describe('a lazy project requirement', () => {
     expect(code(await ks.authenticate({ headers: headers(user.key), path: '/validate', project: lazy(undefined) }))).toBe('ok');
     expect(code(await ks.authenticate({ headers: headers(user.key), path: () => '/sites', project: lazy(undefined) }))).toBe('project_required');
     expect(asked).toBe(4);
+    // A decision that waits for the store takes the requirement first, once: as the request arrived.
+    ks.invalidate();
+    expect(code(await ks.authenticate({ headers: headers(project.key), path: '/sites', project: lazy('required') }))).toBe('ok');
+    expect(asked).toBe(5);
   });
 });

@@ -186,6 +186,29 @@ describe('@keyscope/koa', () => {
     expect((await call(app, '/anything', { 'X-API-Key': userKey })).status).toBe(200);
     expect(options).toEqual(before);
   });
+  it('a path changed back by an earlier middleware during the store read does not change the answer', async () => {
+    // A hand-written mount that strips /validate for what follows and restores it as soon as
+    // next() returns, without awaiting it: the path keyscope saw is the stripped one.
+    const app = new Koa();
+    app.use((ctx, next) => {
+      const prev = ctx.path;
+      if (!prev.startsWith('/validate')) return next();
+      ctx.path = prev.slice('/validate'.length) || '/';
+      try {
+        return next();
+      } finally {
+        ctx.path = prev;
+      }
+    });
+    app.use(keyscope(ks));
+    app.use((ctx) => void (ctx.body = ctx.state.auth));
+    ks.invalidate();
+    // First a cache miss (decided after the store read), then the same request from the cache.
+    const miss = await call(app, '/validate', { 'X-API-Key': userKey });
+    const hit = await call(app, '/validate', { 'X-API-Key': userKey });
+    expect([miss.status, hit.status]).toEqual([403, 403]);
+  });
+
   it('reads the path only when the core needs it: a request naming its project leaves it unread', async () => {
     const middleware = keyscope(ks);
     let reads = 0;
