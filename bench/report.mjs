@@ -157,7 +157,7 @@ export function renderMarkdown(result) {
       const noise = control.addedToBare.q3 - control.addedToBare.q1;
       const met = r.addedToBare.median <= allowed || r.addedToBare.median - hand.addedToBare.median <= noise;
       out.push(
-        `| ${r.framework}: keyscope's added CPU ≤ 1.2 × the hand-written check's (or within the no-op control's spread) | ` +
+        `| ${r.framework}: keyscope's added CPU ≤ 1.2 × the hand-written check's (or within the no-op control's interquartile range) | ` +
           `${delta(r.addedToBare)} vs ${delta(hand.addedToBare)} µs/req (control's interquartile range ${fmt(noise, 1)} µs) | ${verdict(met)} |`,
       );
     } else {
