@@ -237,19 +237,30 @@ export function createKeyscope(options: KeyscopeOptions): Keyscope {
   }
 
   /**
-   * `input` with what the project rule reads of it (the `X-Project-ID` header, and the path or
-   * rule when that is absent) taken now. A decision that goes on after an await (a store read, a
-   * hash on Web Crypto, a deny-list load) then sees the request as it arrived, as a cached decision
-   * does, whatever other middleware changes meanwhile; the same request never gets two answers.
+   * What a decision reads of `input`, taken now: the `X-Project-ID` header, the path or rule when
+   * that is absent, and the client address when the throttle counts it. A decision that goes on
+   * after an await (a store read, a hash on Web Crypto, a deny-list load) then sees the request as
+   * it arrived, as a cached decision does, whatever other middleware changes meanwhile; the same
+   * request never gets two answers. A rule that cannot be read fails only if the decision needs
+   * it, as it would have.
    */
   function asArrived(input: AuthInput): AuthInput {
     const header = readHeader(input.headers, projectHeader);
     const headers: Record<string, string | string[] | undefined> = Object.create(null);
+    const arrived: AuthInput = { headers, method: input.method, request: input.request };
+    if (throttle) arrived.clientIp = typeof input.clientIp === 'function' ? input.clientIp() : input.clientIp;
     if (header !== undefined) {
       headers[projectHeader] = header;
-      return { ...input, headers };
+      return arrived;
     }
-    return { ...input, headers, project: projectOptional(input) ? 'optional' : 'required', path: undefined };
+    try {
+      arrived.project = projectOptional(input) ? 'optional' : 'required';
+    } catch (error) {
+      arrived.project = () => {
+        throw error;
+      };
+    }
+    return arrived;
   }
 
   /** 2. Resolve: the cache, else (offline checks first, then the throttle) the store or the signature. */

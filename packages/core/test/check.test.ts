@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyscope, type AuthInput, type AuthResult, type KeyscopeEvent } from '../src/index.js';
+import { createKeyscope, MemoryStore, type AuthInput, type AuthResult, type KeyscopeEvent } from '../src/index.js';
 import { deferred, headers, setup } from './helpers.js';
 
 /** The result `check` gave in this turn; fails the test when it gave a promise instead. */
@@ -161,4 +161,56 @@ describe('a decision that waits sees the request as it arrived', () => {
       expect(store.findCalls).toBe(1);
     });
   }
+});
+
+describe('a decision that waits takes only what it may need, and fails only where it would have', () => {
+  const broken = () => {
+    throw new Error('route table broken');
+  };
+  /** The code `f` decides, or how it threw (in this turn or as a rejection). */
+  const outcome = (f: () => AuthResult | Promise<AuthResult>): Promise<string> => {
+    try {
+      return Promise.resolve(f()).then(codeOf, (error: Error) => `threw ${error.message}`);
+    } catch (error) {
+      return Promise.resolve(`threw in this turn: ${(error as Error).message}`);
+    }
+  };
+  const strangerKey = async () => (await createKeyscope({ store: new MemoryStore(), usage: false }).keys.create({ ownerId: 'x', name: 'x', level: 'user' })).key;
+
+  it('a project-level key, which needs no rule, passes from the store as from the cache when the rule cannot be read', async () => {
+    const { ks, project } = await setup();
+    const input: AuthInput = { headers: headers(project.key), path: '/sites', project: broken };
+    const cold = await outcome(() => ks.check(input));
+    const warm = await outcome(() => ks.check(input));
+    expect({ cold, warm }).toEqual({ cold: 'ok', warm: 'ok' });
+  });
+
+  it('an unknown key is a 401 whether or not the rule can be read; a user key that needs it fails as before', async () => {
+    const { ks, user } = await setup();
+    const stranger = await strangerKey();
+    expect(await outcome(() => ks.check({ headers: headers(stranger), path: broken }))).toBe('invalid_api_key');
+    expect(await outcome(() => ks.check({ headers: headers(user.key), path: broken }))).toBe('threw route table broken');
+  });
+
+  it('the throttle counts the client as it arrived', async () => {
+    const { ks, store } = await setup({ throttle: { maxFailures: 1, windowMs: 60_000 } });
+    const stranger = await strangerKey();
+    await ks.authenticate({ headers: headers('nonsense'), clientIp: '10.0.0.9' }); // 10.0.0.9 is over its limit
+    let ip = '10.0.0.1';
+    const read = deferred();
+    store.gate = read.promise;
+    const pending = later(ks.check({ headers: headers(stranger), path: '/sites', clientIp: () => ip }));
+    ip = '10.0.0.9'; // a middleware rewriting X-Forwarded-For while the store is read
+    read.resolve();
+    expect(codeOf(await pending)).toBe('invalid_api_key');
+  });
+
+  it('a decision that waited is reused by a stacked middleware, which applies its own rule', async () => {
+    const { ks, store, user } = await setup();
+    const request = {};
+    expect(codeOf(await later(ks.check({ headers: headers(user.key), path: '/validate', request })))).toBe('ok');
+    expect(codeOf(now(ks.check({ headers: headers(user.key), path: '/sites', request })))).toBe('project_required');
+    expect(codeOf(now(ks.check({ headers: headers(user.key), project: 'optional', request })))).toBe('ok');
+    expect(store.findCalls).toBe(1);
+  });
 });
