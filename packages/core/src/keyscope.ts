@@ -33,7 +33,8 @@ export interface AuthInput {
   path?: string | (() => string | undefined);
   /**
    * The matched route's requirement; wins over `path`. Without both, a project is required. A
-   * function is called only when the project rule needs it; `undefined` from it defers to `path`.
+   * function is called only when the project rule needs it, or before a decision waits (as for
+   * `path`); `undefined` from it defers to `path`.
    */
   project?: ProjectRequirement | (() => ProjectRequirement | undefined);
   /**
