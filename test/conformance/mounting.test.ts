@@ -266,9 +266,11 @@ const FIXTURES: readonly Fixture[] = [await createFixture(), await createSignedF
 
 describe.each(FIXTURES.flatMap((fixture) => MOUNTINGS.map((mounting) => ({ fixture, mounting, kind: fixture.kind, adapter: mounting.adapter, name: mounting.name }))))('$kind keys, $adapter: $name', ({ fixture, mounting }) => {
   let app: Running;
+  let ks: Keyscope;
   const ran: string[] = [];
   beforeAll(async () => {
-    app = await mounting.start(fixture.keyscope(), (route) => ran.push(route));
+    ks = fixture.keyscope();
+    app = await mounting.start(ks, (route) => ran.push(route));
   });
   afterAll(() => app?.close());
 
@@ -284,5 +286,26 @@ describe.each(FIXTURES.flatMap((fixture) => MOUNTINGS.map((mounting) => ({ fixtu
     const res = await send(app.port, 'GET', path, value === undefined ? [] : [['X-API-Key', value]]);
     expect(ran.splice(0), `handler ran for ${path}`).toEqual([]);
     expect([401, 403, 404], `status ${res.status}: ${res.text.slice(0, 200)}`).toContain(res.status);
+  });
+
+  // A valid user key that names no project, or another owner's: decided once after a store read
+  // (the cache emptied first), once from the cache. The two answers are one, and no handler of a
+  // route that needs a project runs; with another owner's project, none at all.
+  it.each(PATHS)('%s with a user key, from the store and from the cache: one answer, no project-required handler', async (path) => {
+    const asks: Array<{ project: string | undefined; allowed: string[] }> = [
+      { project: undefined, allowed: ['validate', 'projects'] },
+      { project: 'proj_c', allowed: [] },
+    ];
+    for (const { project, allowed } of asks) {
+      const headers: [string, string][] = [['X-API-Key', fixture.keys.user], ...(project === undefined ? [] : [['X-Project-ID', project] as [string, string]])];
+      ks.invalidate();
+      const cold = await send(app.port, 'GET', path, headers);
+      const coldRan = ran.splice(0);
+      const warm = await send(app.port, 'GET', path, headers);
+      const warmRan = ran.splice(0);
+      expect({ status: cold.status, ran: coldRan }, `project ${project}`).toEqual({ status: warm.status, ran: warmRan });
+      expect(coldRan.filter((route) => !allowed.includes(route)), `project ${project}: ${cold.text.slice(0, 200)}`).toEqual([]);
+      expect(cold.status).toBeLessThan(500);
+    }
   });
 });
